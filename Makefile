@@ -1,0 +1,33 @@
+# jaxlmg — one-command setup. Every target creates the virtual environment first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.jaxlmg-installed
+
+.PHONY: install reproduce test bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: recompute the papers' numbers and figures into report/
+reproduce: $(STAMP)
+	$(PY) -m jaxlmg reproduce --out report
+
+## The test suite (what CI runs)
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q --durations=15
+
+## Benchmarks against scipy (QuTiP/dynamiqs too if installed: pip install -e ".[bench]")
+bench: $(STAMP)
+	$(PY) -m benchmarks run
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks run --quick
+
+clean:
+	rm -rf $(VENV) report .pytest_cache .hypothesis

@@ -1,0 +1,36 @@
+"""Status codes attached to every point of a batch computation."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Status(enum.IntEnum):
+    """Why a batch point does or does not carry a number.
+
+    Batch APIs never raise for a numerical failure at one point: they return NaN at
+    that point together with one of these codes, and finite values with ``OK``.
+    """
+
+    OK = 0
+    #: The tunnel splitting is not resolved in float64 (ΔE below ~1e3·eps·‖H‖).
+    UNRESOLVED = 1
+    #: The input parameters of this point are invalid (only with ``on_invalid="mask"``).
+    INVALID_INPUT = 2
+    #: K3 ≤ 1 already at zero dephasing: there is no threshold to find.
+    NO_VIOLATION = 3
+    #: The root of K3(γφ) = 1 could not be bracketed within the search range.
+    NOT_BRACKETED = 4
+    #: The root finder did not reach its tolerance.
+    NOT_CONVERGED = 5
+
+    @classmethod
+    def describe(cls, code: int) -> str:
+        return {
+            cls.OK: "ok",
+            cls.UNRESOLVED: "tunnel splitting not resolved in float64",
+            cls.INVALID_INPUT: "invalid input parameters",
+            cls.NO_VIOLATION: "no Leggett-Garg violation even at zero dephasing",
+            cls.NOT_BRACKETED: "threshold not bracketed",
+            cls.NOT_CONVERGED: "root finder did not converge",
+        }[cls(int(code))]

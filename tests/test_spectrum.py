@@ -1,0 +1,200 @@
+"""Spectrum engine: exactness against dense scipy, parity structure, batching, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg as sl
+from conftest import build_lmg_numpy
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import jaxlmg
+from jaxlmg import Status
+
+
+def test_n2_self_test():
+    """Seed 001 §3 / Appendix I self-test: N=2, Γ=0.5."""
+    s = jaxlmg.spectrum(2, 0.5)
+    expected = np.sort([(-1 - np.sqrt(5)) / 2, (-1 + np.sqrt(5)) / 2, -1.0])
+    assert np.allclose(s.energies, expected, atol=1e-13)
+    # the odd level is -J, independent of Γ; the ground state is even
+    assert list(np.asarray(s.parity)) == [1, -1, 1]
+
+
+@pytest.mark.parametrize("field", [0.1, 0.5, 1.3])
+def test_n2_closed_form(field):
+    s = jaxlmg.spectrum(2, field)
+    e_minus = 0.5 * (-1 - np.sqrt(1 + 16 * field**2))
+    assert np.isclose(s.energies[0], e_minus, atol=1e-13)
+    assert np.isclose(s.delta_e, 0.5 * (-1 + np.sqrt(1 + 16 * field**2)), atol=1e-13)
+
+
+def test_n1_two_level():
+    s = jaxlmg.spectrum(1, 0.3)
+    assert np.allclose(s.energies, [-0.5 - 0.3, -0.5 + 0.3], atol=1e-14)
+
+
+def test_gamma_zero_is_diagonal():
+    s = jaxlmg.spectrum(6, 0.0)
+    m = np.arange(-3, 4)
+    ref = np.sort(-(2 / 6) * m**2)
+    assert np.allclose(s.energies, ref, atol=1e-14)
+    assert s.delta_e == 0.0 and s.status == Status.OK  # exact degeneracy is resolved
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(1, 400), field=st.floats(0.01, 1.99), bias=st.sampled_from([0.0, 0.0, 0.01, -0.2]),
+       levels=st.integers(1, 6))
+def test_matches_dense_scipy(n, field, bias, levels):
+    levels = min(levels, n + 1)
+    s = jaxlmg.spectrum(n, field, bias=bias, levels=levels)
+    h, m = build_lmg_numpy(n, field, bias)
+    w, v = sl.eigh(h)
+    scale = np.abs(w).max() + 1
+    assert np.allclose(s.energies, w[:levels], atol=1e-12 * scale)
+    vec = np.asarray(s.vectors)
+    # eigenvectors: residual and orthonormality (phases/degenerate bases may differ)
+    assert np.allclose(h @ vec, vec * np.asarray(s.energies), atol=1e-9 * scale)
+    assert np.allclose(vec.T @ vec, np.eye(levels), atol=1e-10)
+
+
+@settings(max_examples=10, deadline=None)
+@given(n=st.integers(1, 120), field=st.floats(0.01, 1.99))
+def test_parity_labels_and_selection_rules(n, field):
+    s = jaxlmg.spectrum(n, field)  # all levels
+    vec = np.asarray(s.vectors)
+    pi = np.asarray(jaxlmg.spin_flip_parity(n))
+    par = np.asarray(s.parity)
+    assert np.allclose(pi @ vec, vec * par, atol=1e-12)
+    jz = jaxlmg.matrix_elements(s, "jz")
+    q = jaxlmg.matrix_elements(s, "q")
+    jz2 = jaxlmg.matrix_elements(s, "jz2")
+    same = par[:, None] == par[None, :]
+    assert np.max(np.abs(np.diag(np.asarray(jz)))) < 1e-12
+    assert np.max(np.abs(np.where(same, q, 0.0))) < 1e-12
+    assert np.max(np.abs(np.where(~same, jz2, 0.0))) < 1e-9
+    # completeness: Σ_k |⟨Ei|Jz|Ek⟩|² = ⟨Ei|Jz²|Ei⟩
+    assert np.allclose(np.sum(np.asarray(jz) ** 2, axis=1), np.diag(np.asarray(jz2)), rtol=1e-11, atol=1e-11)
+
+
+def test_batched_equals_one_at_a_time():
+    ns = np.array([3, 10, 57, 200, 370])
+    fields = np.array([0.4, 0.95, 1.2, 0.95, 0.95])
+    batch = jaxlmg.spectrum(ns, fields, levels=4)
+    for i, (n, f) in enumerate(zip(ns, fields)):
+        one = jaxlmg.spectrum(int(n), float(f), levels=4)
+        assert np.allclose(batch.energies[i], one.energies, atol=1e-12, rtol=0)
+        v1 = np.asarray(one.vectors)
+        assert np.allclose(np.asarray(batch.vectors[i, : n + 1]), v1, atol=1e-10)
+        assert np.all(np.asarray(batch.vectors[i, n + 1 :]) == 0.0)
+    # grid broadcasting
+    grid = jaxlmg.spectrum(ns[:, None], np.array([0.5, 0.9])[None, :], levels=2)
+    assert grid.energies.shape == (5, 2, 2)
+    assert np.allclose(grid.energies[2, 1], jaxlmg.spectrum(57, 0.9, levels=2).energies, atol=1e-12)
+
+
+def test_padding_matches_unpadded():
+    a = jaxlmg.spectrum(np.array([40]), 0.8, levels=5, bucket=False)
+    b = jaxlmg.spectrum(np.array([40, 300]), 0.8, levels=5, bucket=False)  # 40 padded to 301
+    assert np.allclose(a.energies[0], b.energies[0], atol=1e-13, rtol=0)
+    assert np.allclose(a.vectors[0], b.vectors[0, :41], atol=1e-12)
+
+
+def test_paper_benchmark_point():
+    s = jaxlmg.spectrum(370, 0.95, levels=3)
+    de = float(s.delta_e)
+    assert np.isclose(de, 0.0352, atol=5e-5)
+    assert np.isclose(jaxlmg.BEC.energy_to_rad_s(de), 1310.0, atol=0.5)
+    e = np.asarray(s.energies)
+    assert np.isclose((e[2] - e[1]) / de, 10.4, atol=0.05)  # ΔE21/ΔE10
+    assert np.isclose((e[2] - e[0]) / de, 11.4, atol=0.05)
+
+
+def test_unresolved_splitting_is_flagged():
+    """N=3000 at Γ/J=0.95: ΔE ~ 4e-14 J is below eps·‖H‖; plain eigh returns 0."""
+    s = jaxlmg.spectrum(np.array([370, 3000]), 0.95, levels=2)
+    assert list(np.asarray(s.status)) == [Status.OK, Status.UNRESOLVED]
+    assert np.isfinite(s.delta_e[0]) and np.isnan(s.delta_e[1])
+    assert np.all(np.isfinite(s.energies))  # the levels themselves are accurate
+    f = jaxlmg.doublet_factors(3000, 0.95)
+    assert np.isnan(f.delta_e) and f.status == Status.UNRESOLVED
+    assert np.isfinite(f.g01)  # eigenvector quantities stay valid (parity blocks)
+
+
+def test_jit_vmap_grad():
+    def e0(field):
+        return jaxlmg.spectrum(60, field, levels=3).energies[..., 0]
+
+    fields = jnp.array([0.3, 0.9, 1.4])
+    vm = jax.jit(jax.vmap(e0))(fields)
+    assert np.allclose(vm, jaxlmg.spectrum(60, np.asarray(fields), levels=3).energies[:, 0], atol=1e-12)
+    g = jax.grad(lambda f: e0(f))(0.9)
+    fd = (e0(0.9 + 1e-6) - e0(0.9 - 1e-6)) / 2e-6
+    assert np.isclose(g, fd, rtol=1e-7)
+    # Hellmann–Feynman: dE0/dΓ = -2⟨E0|Jx|E0⟩
+    s = jaxlmg.spectrum(60, 0.9, levels=3)
+    assert np.isclose(g, -2 * jaxlmg.matrix_elements(s, "jx")[0, 0], rtol=1e-10)
+
+
+@settings(max_examples=8, deadline=None)
+@given(n=st.integers(2, 60), field=st.floats(0.1, 1.8), bias=st.floats(-0.3, 0.3))
+def test_gradients_against_finite_differences(n, field, bias):
+    # Well-conditioned points only: with a near-degenerate doublet in the full (h ≠ 0)
+    # matrix the eigenvector derivative ~ 1/ΔE is itself ill-conditioned in float64.
+    gap = np.diff(np.asarray(jaxlmg.spectrum(n, field, bias=bias, levels=2).energies))[0]
+    assume(gap > 1e-3)
+
+    def f(x):
+        s = jaxlmg.spectrum(n, x[0], bias=x[1], levels=2)
+        v = s.vectors[:, 0]
+        return s.energies[1] + jnp.sum(s.m * v**2)  # energy + ⟨Jz⟩ (eigenvector-dependent)
+
+    x = jnp.array([field, bias])
+    g = jax.grad(f)(x)
+    # ⟨Jz⟩ varies on the bias scale ΔE/N: step well inside it, 5-point stencil.
+    h = 1e-2 * min(1.0, gap) / n
+    fd = np.array([(-f(x + 2 * h * u) + 8 * f(x + h * u) - 8 * f(x - h * u) + f(x - 2 * h * u)) / (12 * h)
+                   for u in np.eye(2)])
+    assert np.allclose(g, fd, rtol=1e-5, atol=1e-6 * (1 + np.abs(fd).max()))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_spins=0, field=0.5), "n_spins"),
+        (dict(n_spins=2.5, field=0.5), "n_spins"),
+        (dict(n_spins=-1, field=0.5), "n_spins"),
+        (dict(n_spins=10, field=np.nan), "field"),
+        (dict(n_spins=10, field=-0.1), "field"),
+        (dict(n_spins=10, field=np.inf), "field"),
+        (dict(n_spins=10, field=0.5, bias=np.nan), "bias"),
+        (dict(n_spins=10, field=0.5, levels=0), "levels"),
+        (dict(n_spins=10, field=0.5, levels=12), "levels"),
+        (dict(n_spins=10, field=0.5, levels=2.5), "levels"),
+        (dict(n_spins=10, field=0.5, on_invalid="ignore"), "on_invalid"),
+        (dict(n_spins=10, field="x"), "field"),
+    ],
+)
+def test_bad_input_raises(kwargs, match):
+    n = kwargs.pop("n_spins")
+    f = kwargs.pop("field")
+    with pytest.raises(ValueError, match=match):
+        jaxlmg.spectrum(n, f, **kwargs)
+
+
+def test_batch_error_names_index():
+    with pytest.raises(ValueError, match=r"field .* at index \(1,\)"):
+        jaxlmg.spectrum(10, np.array([0.5, -1.0, 0.7]))
+
+
+def test_batch_mask_mode_isolates_bad_points():
+    s = jaxlmg.spectrum(np.array([10, 0, 12, 10]), np.array([0.5, 0.5, np.nan, 0.7]), levels=3, on_invalid="mask")
+    st_ = np.asarray(s.status)
+    assert list(st_) == [Status.OK, Status.INVALID_INPUT, Status.INVALID_INPUT, Status.OK]
+    assert np.all(np.isnan(s.energies[1])) and np.all(np.isnan(s.energies[2]))
+    assert np.allclose(s.energies[0], jaxlmg.spectrum(10, 0.5, levels=3).energies, atol=1e-12)
+    assert np.allclose(s.energies[3], jaxlmg.spectrum(10, 0.7, levels=3).energies, atol=1e-12)
+    # ragged batch in mask mode: missing levels of small N are NaN, not an error
+    r = jaxlmg.spectrum(np.array([1, 5]), 0.5, levels=4, on_invalid="mask")
+    assert np.all(np.isnan(r.energies[0, 2:])) and np.all(np.isfinite(r.energies[1]))
