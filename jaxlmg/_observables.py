@@ -74,6 +74,11 @@ def matrix_elements(spec: Spectrum, operator: str = "jz", *, sgn0: float = 0.0) 
     ensure_x64()
     if operator not in OPERATORS:
         raise ValueError(f"operator must be one of {', '.join(OPERATORS)}; got {operator!r}")
+    return _matrix_elements(spec, operator, sgn0)
+
+
+@eqx.filter_jit
+def _matrix_elements(spec, operator, sgn0):
     av = apply_operator(spec, operator, sgn0=sgn0)
     return jnp.einsum("...di,...dj->...ij", spec.vectors, av)
 
@@ -131,6 +136,18 @@ def doublet_factors(n_spins, field, *, dephasing=None, coupling: float = 1.0, on
     n = check_n_spins(n_spins) if on_invalid == "raise" else n_spins
     levels = 3 if np.min(np.asarray(n)) >= 2 else 2
     spec = spectrum(n_spins, field, levels=levels, coupling=coupling, on_invalid=on_invalid)
+    if dephasing is None:
+        gph = None
+    else:
+        gph = jnp.asarray(check_real("dephasing", dephasing, minimum=0.0, strict=True))
+    out = _doublet_math(spec, gph, levels, coupling)
+    return DoubletFactors(**out)
+
+
+@eqx.filter_jit
+def _doublet_math(spec, gph, levels, coupling):
+    from ._model import mean_field_order_parameter
+
     v, m = spec.vectors, spec.m
     e0, e1 = v[..., 0], v[..., 1]
     jz2_0 = jnp.einsum("...d,...d->...", e0 * m**2, e0)
@@ -140,9 +157,7 @@ def doublet_factors(n_spins, field, *, dephasing=None, coupling: float = 1.0, on
     q01 = jnp.abs(jnp.einsum("...d,...d->...", e0 * q, e1))
     p0 = jnp.sum(jnp.where((m == 0) & spec.mask, e0**2, 0.0), axis=-1)
     nn = spec.n_spins.astype(jnp.float64)
-    from ._model import mean_field_order_parameter
-
-    mstar = mean_field_order_parameter(spec.field, coupling=coupling)
+    mstar = jnp.sqrt(jnp.clip(1.0 - (spec.field / coupling) ** 2, 0.0, None))
     g01 = 0.5 * (jz2_0 + jz2_1)
     g_loc = (nn * mstar) ** 2 / 2.0
     ok = spec.status == Status.OK
@@ -153,12 +168,8 @@ def doublet_factors(n_spins, field, *, dephasing=None, coupling: float = 1.0, on
         r21 = (en[..., 2] - en[..., 1]) / de
     else:
         r20 = r21 = jnp.full(de.shape, jnp.nan)
-    if dephasing is None:
-        sec = jnp.full(de.shape, jnp.nan)
-    else:
-        gph = jnp.asarray(check_real("dephasing", dephasing, minimum=0.0, strict=True))
-        sec = 2.0 * de / (gph * g01)
-    return DoubletFactors(
+    sec = jnp.full(de.shape, jnp.nan) if gph is None else 2.0 * de / (gph * g01)
+    return dict(
         delta_e=de, gap_ratio_20=r20, gap_ratio_21=r21, jz2_e0=jz2_0, jz2_e1=jz2_1, g01=g01, j01=j01,
         g_loc=g_loc, eta_mf=g_loc / g01, eta_exact=1.0 + j01**2 / g01, eta_quantum=(nn * mstar / 2.0) ** 2 / g01,
         q01=q01, p0=p0, leakage_e0=1.0 - j01**2 / jz2_0, leakage_e1=1.0 - j01**2 / jz2_1, m_star=mstar,

@@ -255,8 +255,9 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         # Strict by default; with on_invalid="mask" smaller N of a ragged batch get NaN
         # for the levels they do not have.
         k = check_levels(levels, (n_max if on_invalid == "mask" else n_min) + 1)
-    field_b = jnp.broadcast_to(field_j, shape).reshape(-1)
-    bias_b = jnp.broadcast_to(bias_j, shape).reshape(-1)
+    bx = jnp if traced else np
+    field_b = bx.broadcast_to(field_j, shape).reshape(-1)
+    bias_b = bx.broadcast_to(bias_j, shape).reshape(-1)
 
     def run(idx_n, n_sub, f_sub, b_sub):
         dim = n_sub_max = int(np.max(idx_n))
@@ -289,19 +290,24 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
             w[sel], par[sel], status[sel] = np.asarray(wi), np.asarray(pi), np.asarray(si)
             dd = min(vi.shape[1], d_total)
             v[sel, :dd] = np.asarray(vi)[:, :dd]
-        w, v, par, status = map(jnp.asarray, (w, v, par, status))
 
-    badf = jnp.asarray(bad.reshape(-1))
-    status = jnp.where(badf, Status.INVALID_INPUT, status)
-    w = jnp.where(badf[:, None], jnp.nan, w)
-    v = jnp.where(badf[:, None, None], jnp.nan, v)
-    nn = jnp.asarray(n_b)
-    m = jnp.arange(d_total, dtype=jnp.float64)[None, :] - nn[:, None] / 2.0
+    # Post-processing: numpy on concrete results (no per-op XLA compilations), jnp when traced.
+    xp = jnp if traced else np
+    if not traced:
+        w, v, par, status = (np.asarray(a) for a in (w, v, par, status))
+    badf = bad.reshape(-1)
+    status = xp.where(badf, int(Status.INVALID_INPUT), status)
+    w = xp.where(badf[:, None], np.nan, w)
+    v = xp.where(badf[:, None, None], np.nan, v)
+    nn = np.asarray(n_b)
+    m = np.arange(d_total, dtype=np.float64)[None, :] - nn[:, None] / 2.0
     mask = m <= nn[:, None] / 2.0
-    m = jnp.where(mask, m, 0.0)
-    rs = lambda a, tail=(): a.reshape(shape + tail)
+    m = np.where(mask, m, 0.0)
+    fb, bb = (field_b, bias_b) if traced else (np.asarray(field_b), np.asarray(bias_b))
+    rs = lambda a, tail=(): jnp.asarray(a.reshape(shape + tail))
     return Spectrum(
         energies=rs(w, (k,)), vectors=rs(v, (d_total, k)), m=rs(m, (d_total,)), mask=rs(mask, (d_total,)),
-        parity=rs(par, (k,)), status=rs(status), n_spins=rs(nn), field=rs(field_b), bias=rs(bias_b),
+        parity=rs(par, (k,)), status=rs(status.astype(np.int32) if not traced else status), n_spins=rs(nn),
+        field=rs(fb), bias=rs(bb),
         coupling=coupling,
     )

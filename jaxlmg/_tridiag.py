@@ -1,0 +1,405 @@
+"""Lowest-k eigenpairs of real symmetric tridiagonal matrices, without LAPACK.
+
+``lowest_eigenpairs(d, e, k)`` (one matrix) and ``lowest_eigenpairs_batched(d, e, k)``
+(leading batch axis) are pure-``lax`` kernels with static shapes. ``jax.vmap`` of
+``lowest_eigenpairs`` dispatches (``custom_vmap``) to the batched kernel, which keeps
+the rows on the leading axis so every sweep reads contiguous memory.
+
+1. **Eigenvalues** — safeguarded Laguerre iteration on ``p(x) = det(T - x)``,
+   evaluated with the Sturm/LDLᵀ pivot recurrence ``q_i = d_i - x - e_{i-1}²/q_{i-1}``
+   (one division per row). The same sweep gives the inertia count and, through the
+   differentiated recurrence, ``g = p'/p`` and ``h = g² - p''/p``. For a real-rooted
+   polynomial the two Laguerre points of a probe ``x`` never pass the neighbouring
+   roots, so every probe yields rigorous bounds ``L+(x) <= λ_c`` and
+   ``L-(x) >= λ_{c-1}`` (``c`` = number of eigenvalues below ``x``). Each lane (one per
+   wanted eigenvalue) keeps an inertia bracket updated with the probes and Laguerre
+   bounds of *all* lanes; a lane whose probe has count ``i`` (or ``i+1``) takes the
+   monotone, cubically convergent Laguerre step towards ``λ_i``; otherwise it
+   multisects its bracket. As with bisection, the i-th output is the i-th eigenvalue.
+   The initial upper bound is the k-th smallest Gershgorin row bound
+   ``d_j + |e_{j-1}| + |e_j|`` (Courant-Fischer on coordinate subspaces), so padding
+   rows far above the spectrum do not slow the search down.
+2. **Eigenvectors** — twisted factorisation (Parlett-Dhillon, LAPACK ``dlar1v``):
+   forward and backward pivots at the computed ``λ``, twist index ``r = argmin |γ_r|``,
+   outward product recurrence, and the Rayleigh-quotient correction
+   ``λ += γ_r/‖z‖²``. Columns whose eigenvalues are closer than ``sqrt(eps)·‖T‖``
+   (clusters, e.g. exact degeneracies of split matrices) are recomputed by two steps
+   of inverse iteration with the LDLᵀ factors from a fixed pseudo-random start (a
+   ``while_loop`` that runs zero times unless some matrix of the batch has a cluster);
+   finally all k columns are orthonormalised by modified Gram-Schmidt.
+3. Column signs: component sum ``>= 0`` (as in ``jaxlmg._eigen``).
+
+Off-diagonals with ``|e_i| <= eps·‖T‖`` are treated as exact zeros (splitting).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+__all__ = ["lowest_eigenpairs", "lowest_eigenpairs_batched"]
+
+_UNROLL = 8
+
+
+# --------------------------------------------------------------------------- sweeps
+# Layout: rows on axis 0, matrices on axis 1: d, e2p of shape (n, B); shifts (B, k).
+
+
+def _laguerre_sweep(d, e2p, x, pivmin):
+    """count (#eigenvalues < x, as float), g = p'/p, h = g² - p''/p at shifts x (B, k).
+
+    ``e2p[i] = e_{i-1}²`` (``e2p[0] = 0``). A pivot hitting the pivmin safeguard makes
+    g (and h) NaN: the count stays valid, the derivatives do not.
+    """
+    z = jnp.zeros_like(x)
+    pm = pivmin[:, None]
+
+    def step(carry, row):
+        inv, r, s, g, h, cnt = carry
+        di, e2 = row
+        t = e2[:, None] * inv
+        q = (di[:, None] - x) - t
+        qp = t * r - 1.0
+        qpp = t * (s - 2.0 * r * r)
+        small = jnp.abs(q) < pm
+        q = jnp.where(small, -pm, q)
+        cnt = cnt + jnp.where(q < 0, 1.0, 0.0)
+        inv = 1.0 / q
+        r = jnp.where(small, jnp.nan, qp * inv)
+        s = qpp * inv
+        return (inv, r, s, g + r, h + (r * r - s), cnt), None
+
+    (_, _, _, g, h, cnt), _ = lax.scan(step, (z, z, z, z, z, z), (d, e2p), unroll=_UNROLL)
+    return cnt, g, h
+
+
+def _count_sweep(d, e2p, x, pivmin):
+    """Number of eigenvalues < x (float), plain Sturm recurrence (cheapest sweep)."""
+    pm = pivmin[:, None]
+
+    def step(carry, row):
+        q, cnt = carry
+        di, e2 = row
+        q = (di[:, None] - x) - e2[:, None] / q
+        q = jnp.where(jnp.abs(q) < pm, -pm, q)
+        return (q, cnt + jnp.where(q < 0, 1.0, 0.0)), None
+
+    init = (jnp.full_like(x, jnp.inf), jnp.zeros_like(x))
+    (_, cnt), _ = lax.scan(step, init, (d, e2p), unroll=_UNROLL)
+    return cnt
+
+
+def _isolate(d, e2p, k, gl, hi0, tol, pivmin, max_iter):
+    """Multisection with Sturm counts shared between lanes until every lane's bracket
+    [lo, hi] contains exactly one eigenvalue, λ_i (count(lo) = i, count(hi) = i+1)."""
+    n, nb = d.shape
+    idx = jnp.arange(k)
+    lo = jnp.broadcast_to(gl[:, None], (nb, k))
+    hi = jnp.broadcast_to(hi0[:, None], (nb, k))
+    clo = jnp.zeros((nb, k), jnp.int32)
+    chi = jnp.full((nb, k), n, jnp.int32)
+
+    def cond(st):
+        it, lo, hi, clo, chi = st
+        ok = ((clo == idx) & (chi == idx + 1)) | (hi - lo <= tol[:, None])
+        return (it < max_iter) & ~jnp.all(ok)
+
+    def body(st):
+        it, lo, hi, clo, chi = st
+        same = (lo[:, :, None] == lo[:, None, :]) & (hi[:, :, None] == hi[:, None, :])
+        rank = jnp.sum(same & (idx[None, None, :] < idx[None, :, None]), axis=2)
+        size = jnp.sum(same, axis=2)
+        x = lo + (hi - lo) * ((rank + 1.0) / (size + 1.0))
+        c = _count_sweep(d, e2p, x, pivmin).astype(jnp.int32)
+        below = c[:, None, :] <= idx[None, :, None]  # probe j below λ_i
+        lo = jnp.maximum(lo, jnp.max(jnp.where(below, x[:, None, :], -jnp.inf), axis=2))
+        clo = jnp.maximum(clo, jnp.max(jnp.where(below, c[:, None, :], -1), axis=2))
+        hi = jnp.minimum(hi, jnp.min(jnp.where(below, jnp.inf, x[:, None, :]), axis=2))
+        chi = jnp.minimum(chi, jnp.min(jnp.where(below, n + 1, c[:, None, :]), axis=2))
+        return it + 1, lo, hi, clo, chi
+
+    st = (jnp.int32(0), lo, hi, clo, chi)
+    it, lo, hi, clo, chi = lax.while_loop(cond, body, st)
+    return lo, hi, it
+
+
+def _pivots(d, e2p, lam, floor, reverse=False):
+    """All LDLᵀ pivots of T - lam (forward) or UDUᵀ pivots (reverse=True): (n, B, k).
+
+    For reverse, ``e2p[i]`` must be the squared coupling to row i+1 (0 at the end).
+    """
+    fl = floor[:, None]
+
+    def step(qprev, row):
+        di, e2 = row
+        q = (di[:, None] - lam) - e2[:, None] / qprev
+        q = jnp.where(jnp.abs(q) < fl, -fl, q)
+        return q, q
+
+    init = jnp.full_like(lam, jnp.inf)
+    _, q = lax.scan(step, init, (d, e2p), reverse=reverse, unroll=_UNROLL)
+    return q
+
+
+# ---------------------------------------------------------------------- eigenvalues
+
+
+def _eigenvalues(d, e2p, k, lo0, hi0, tol, pivmin, max_iter):
+    n, nb = d.shape
+    idx = jnp.arange(k)
+    nf = float(n)
+    # Start in the middle of the isolating brackets: λ_i is the nearest root there.
+    x0 = 0.5 * (lo0 + hi0)
+    tol = tol[:, None]
+
+    def laguerre(x, g, h):
+        s = jnp.sqrt(jnp.maximum((nf - 1.0) * (nf * h - g * g), 0.0))
+        den_p = g - s  # < 0 -> point to the right
+        den_m = g + s  # > 0 -> point to the left
+        lp = x - nf / jnp.where(den_p < 0, den_p, -1.0)
+        lm = x - nf / jnp.where(den_m > 0, den_m, 1.0)
+        okp = (den_p < 0) & (lp >= x) & (lp < jnp.inf)
+        okm = (den_m > 0) & (lm <= x) & (lm > -jnp.inf)
+        return okp, jnp.where(okp, lp, x), okm, jnp.where(okm, lm, x)
+
+    def cond(st):
+        it, _, _, _, done, _ = st
+        return (it < max_iter) & ~jnp.all(done)
+
+    def body(st):
+        it, lo, hi, x, done, best = st
+        cnt, g, h = _laguerre_sweep(d, e2p, x, pivmin)
+        cnt = cnt.astype(jnp.int32)
+        okp, lp, okm, lm = laguerre(x, g, h)
+        # Bounds from every probe j (axis 2) for every target i (axis 1).
+        below = cnt[:, None, :] <= idx[None, :, None]
+        lo = jnp.maximum(lo, jnp.max(jnp.where(below, lp[:, None, :], -jnp.inf), axis=2))
+        hi = jnp.minimum(hi, jnp.min(jnp.where(below, jnp.inf, lm[:, None, :]), axis=2))
+        hi = jnp.maximum(hi, lo)
+        # Own Laguerre step when the probe has λ_i as its right/left neighbour.
+        right = (cnt == idx) & okp
+        left = (cnt == idx + 1) & okm
+        step_pt = jnp.where(right, lp, lm)
+        stepped = right | left
+        conv = stepped & (jnp.abs(step_pt - x) <= tol)
+        # Multisection for the rest: lanes sharing a bracket spread over it.
+        same = (lo[:, :, None] == lo[:, None, :]) & (hi[:, :, None] == hi[:, None, :])
+        rank = jnp.sum(same & (idx[None, None, :] < idx[None, :, None]), axis=2)
+        size = jnp.sum(same, axis=2)
+        ms = lo + (hi - lo) * ((rank + 1.0) / (size + 1.0))
+        x_new = jnp.where(stepped, jnp.clip(step_pt, lo, hi), ms)
+        done_new = done | conv | (hi - lo <= tol)
+        best = jnp.where(done, best, jnp.where(conv, step_pt, 0.5 * (lo + hi)))
+        x_new = jnp.where(done, x, x_new)
+        return it + 1, lo, hi, x_new, done_new, best
+
+    st = (jnp.int32(0), lo0, hi0, x0, jnp.zeros((nb, k), bool), 0.5 * (lo0 + hi0))
+    it, lo, hi, x, done, best = lax.while_loop(cond, body, st)
+    return best, it
+
+
+# --------------------------------------------------------------------- eigenvectors
+
+
+def _mgs(v):
+    """Modified Gram-Schmidt on the columns of v (n, B, k), in order."""
+    k = v.shape[-1]
+    cols = []
+    for j in range(k):
+        x = v[..., j]
+        for c in cols:
+            x = x - jnp.sum(c * x, axis=0) * c
+        x = x / jnp.sqrt(jnp.sum(x * x, axis=0))
+        cols.append(x)
+    return jnp.stack(cols, axis=-1)
+
+
+def _eigenvectors(d, e, e2p, lam, scale, pivmin):
+    n, nb = d.shape
+    k = lam.shape[-1]
+    dt = d.dtype
+    eps = jnp.finfo(dt).eps
+    zrow = jnp.zeros((1, nb), dt)
+    e2s = jnp.concatenate([e2p[1:], zrow])  # e2s[i] = e_i², 0 at the end
+    ep = jnp.concatenate([e, zrow])  # ep[i] = e_i (coupling i, i+1)
+    em = jnp.concatenate([zrow, e])  # em[i] = e_{i-1}
+    qf = _pivots(d, e2p, lam, pivmin)  # (n, B, k)
+    qb = _pivots(d, e2s, lam, pivmin, reverse=True)
+    gamma = qf + qb - (d[:, :, None] - lam)
+    r = jnp.argmin(jnp.abs(gamma), axis=0)  # (B, k)
+    gr = jnp.take_along_axis(gamma, r[None], axis=0)[0]
+    rows = jnp.arange(n)
+
+    # z_r = 1; z_i = -(e_i/qf_i) z_{i+1} (i < r); z_i = -(e_{i-1}/qb_i) z_{i-1} (i > r).
+    def up(carry, row):
+        i, ei, qi = row
+        z = jnp.where(i == r, 1.0, jnp.where(i < r, (-ei[:, None] / qi) * carry, 0.0))
+        return z, z
+
+    def down(carry, row):
+        i, ei, qi = row
+        z = jnp.where(i == r, 1.0, jnp.where(i > r, (-ei[:, None] / qi) * carry, 0.0))
+        return z, z
+
+    zero = jnp.zeros((nb, k), dt)
+    _, zu = lax.scan(up, zero, (rows, ep, qf), reverse=True, unroll=_UNROLL)
+    _, zd = lax.scan(down, zero, (rows, em, qb), unroll=_UNROLL)
+    z = zu + zd  # disjoint supports, both 1 at r
+    z = jnp.where(rows[:, None, None] == r[None], 1.0, z)
+    nrm2 = jnp.sum(z * z, axis=0)
+    w = lam + gr / nrm2
+    v = z / jnp.sqrt(nrm2)
+
+    gaptol = jnp.sqrt(eps) * scale[:, None]
+    close = jnp.abs(w[:, 1:] - w[:, :-1]) < gaptol
+    fal = jnp.zeros((nb, 1), bool)
+    in_cluster = jnp.concatenate([close, fal], 1) | jnp.concatenate([fal, close], 1)
+    n_it = jnp.where(jnp.any(in_cluster), 2, 0)
+    v = _cluster_refine(d, ep, e2p, w, v, in_cluster, n_it, scale, pivmin)
+    v = _mgs(v)
+    # Cluster members: Rayleigh quotients of the final (refined) vectors.
+    tv = d[:, :, None] * v + ep[:, :, None] * jnp.concatenate([v[1:], v[:1] * 0], 0)
+    tv = tv + em[:, :, None] * jnp.concatenate([v[:1] * 0, v[:-1]], 0)
+    rq = jnp.sum(v * tv, axis=0)
+    w = lax.cummax(jnp.where(in_cluster, rq, w), axis=1)  # keep ties ordered
+    return w, v
+
+
+def _cluster_refine(d, ep, e2p, w, v, in_cluster, n_it, scale, pivmin):
+    """Inverse iteration (LDLᵀ solves) + MGS for clustered columns; n_it may be 0."""
+    n, nb, k = v.shape
+    dt = d.dtype
+    eps = jnp.finfo(dt).eps
+    mask = in_cluster[None]
+
+    def body(i, vv):
+        floor = eps * eps * scale + pivmin
+        q = _pivots(d, e2p, w, floor)  # T - w = L D Lᵀ, L_i = e_i / q_i
+        ell = ep[:, :, None] / q
+        ell_prev = jnp.concatenate([jnp.zeros((1, nb, k), dt), ell[:-1]])
+        b = vv
+        start = jax.random.normal(jax.random.key(1234), (n, 1, k), dt)
+        b = jnp.where((i == 0) & mask, start, b)
+
+        def fs(y, row):
+            bi, li = row
+            y = bi - li * y
+            return y, y
+
+        _, y = lax.scan(fs, jnp.zeros((nb, k), dt), (b, ell_prev), unroll=_UNROLL)
+        y = y / q
+
+        def bs(x, row):
+            yi, li = row
+            x = yi - li * x
+            return x, x
+
+        _, x = lax.scan(bs, jnp.zeros((nb, k), dt), (y, ell), reverse=True, unroll=_UNROLL)
+        x = x / jnp.max(jnp.abs(x), axis=0, keepdims=True)
+        x = jnp.where(jnp.all(jnp.isfinite(x), axis=0, keepdims=True), x, vv)
+        x = _mgs(jnp.where(mask, x, v))
+        return jnp.where(mask, x, v)
+
+    return lax.fori_loop(0, n_it, body, v)
+
+
+# ------------------------------------------------------------------------------ API
+
+
+def _core(dT, eT, k, max_iter):
+    """dT (n, B), eT (n-1, B) -> w (B, k), v (n, B, k), iterations."""
+    n, nb = dT.shape
+    dt = dT.dtype
+    finfo = np.finfo(dt)
+    eps = finfo.eps
+    ae = jnp.abs(eT)
+    zrow = jnp.zeros((1, nb), dt)
+    rad = jnp.concatenate([zrow, ae]) + jnp.concatenate([ae, zrow])
+    gl = jnp.min(dT - rad, axis=0)
+    # Upper bound of λ_{k-1}: k-th smallest Gershgorin row maximum (Courant-Fischer).
+    rowmax = dT + rad
+    hi0 = -lax.top_k((-rowmax).T, k)[0][:, k - 1]
+    scale = jnp.maximum(jnp.maximum(jnp.abs(gl), jnp.abs(hi0)), jnp.max(ae, axis=0, initial=0.0))
+    scale = jnp.maximum(scale, finfo.tiny)
+    eT = jnp.where(ae <= eps * scale, 0.0, eT)  # splitting
+    e2 = eT * eT
+    safemin = max(1.0 / finfo.max, (1.0 + eps) * finfo.tiny)
+    pivmin = safemin * jnp.maximum(1.0, jnp.max(e2, axis=0, initial=0.0))
+    slack = 2.1 * n * eps * scale + 4.2 * pivmin
+    gl = gl - slack
+    hi0 = hi0 + slack
+    e2p = jnp.concatenate([zrow, e2])
+    tol = 2.0 * eps * scale
+    lo, hi, it0 = _isolate(dT, e2p, k, gl, hi0, tol, pivmin, max_iter)
+    lam, it1 = _eigenvalues(dT, e2p, k, lo, hi, tol, pivmin, max_iter)
+    iters = jnp.stack([it0, it1])
+    w, v = _eigenvectors(dT, eT, e2p, lam, scale, pivmin)
+    s = jnp.where(jnp.sum(v, axis=0) < 0, -1.0, 1.0)
+    return w, v * s, iters
+
+
+def _prep(d, e, k):
+    d = jnp.asarray(d)
+    e = jnp.asarray(e)
+    dt = jnp.result_type(d.dtype, e.dtype, jnp.float32)
+    n = d.shape[-1]
+    if e.shape[-1] != n - 1:
+        raise ValueError(f"e must have length n-1 = {n - 1}, got {e.shape[-1]}")
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
+    return d.astype(dt), e.astype(dt), n
+
+
+@functools.partial(jax.jit, static_argnums=(2,), static_argnames=("max_iter", "return_iterations"))
+def lowest_eigenpairs_batched(d, e, k: int, *, max_iter: int = 64, return_iterations: bool = False):
+    """Batched version: d (B, n), e (B, n-1) -> w (B, k), v (B, n, k)."""
+    d, e, n = _prep(d, e, k)
+    nb = d.shape[0]
+    if n == 1:
+        w, v, it = d[:, :1], jnp.ones((nb, 1, 1), d.dtype), jnp.int32(0)
+    else:
+        w, v, it = _core(d.T, e.T, k, max_iter)
+        v = jnp.transpose(v, (1, 0, 2))
+    return (w, v, it) if return_iterations else (w, v)
+
+
+def lowest_eigenpairs(d, e, k: int, *, max_iter: int = 64, return_iterations: bool = False):
+    """Lowest ``k`` eigenpairs of the symmetric tridiagonal matrix (d, e).
+
+    d: (n,), e: (n-1,), ``k`` static (1 <= k <= n). Returns ``w`` (k,) ascending and
+    ``v`` (n, k) with orthonormal columns, each with a non-negative component sum
+    (plus the number of eigenvalue sweeps if ``return_iterations``). Under ``jax.vmap``
+    this dispatches to :func:`lowest_eigenpairs_batched`.
+    """
+    out = _single(k, max_iter, d, e)
+    return out if return_iterations else out[:2]
+
+
+@functools.lru_cache(maxsize=None)
+def _single_fn(k, max_iter):
+    @jax.custom_batching.custom_vmap
+    def f(d, e):
+        w, v, it = lowest_eigenpairs_batched(d[None], e[None], k, max_iter=max_iter, return_iterations=True)
+        return w[0], v[0], it
+
+    @f.def_vmap
+    def rule(axis_size, in_batched, d, e):
+        d_b, e_b = in_batched
+        if not d_b:
+            d = jnp.broadcast_to(d, (axis_size,) + d.shape)
+        if not e_b:
+            e = jnp.broadcast_to(e, (axis_size,) + e.shape)
+        w, v, it = lowest_eigenpairs_batched(d, e, k, max_iter=max_iter, return_iterations=True)
+        return (w, v, it), (True, True, False)
+
+    return f
+
+
+def _single(k, max_iter, d, e):
+    d, e, _ = _prep(d, e, k)
+    return _single_fn(k, max_iter)(d, e)

@@ -1,0 +1,111 @@
+"""Dephasing thresholds (seed 001 Eq. 24, Remark 14) and their implicit derivatives."""
+
+import jax
+import numpy as np
+import pytest
+from scipy.linalg import eigh, expm as sexpm
+from scipy.optimize import brentq
+
+import jaxlmg  # noqa: F401
+from jaxlmg._leggett_garg import optimal_interval
+from jaxlmg._status import Status
+from jaxlmg._threshold import threshold, threshold_best_interval
+from jaxlmg._units import BEC
+
+
+def np_k3(g, N, Gamma, nl, sequential=False):
+    Jt = N / 2.0
+    m = np.arange(-Jt, Jt + 1)
+    H = np.diag(-2.0 / N * m**2) - Gamma * (np.diag(np.sqrt(Jt * (Jt + 1) - m[:-1] * (m[:-1] + 1)), 1)
+                                           + np.diag(np.sqrt(Jt * (Jt + 1) - m[:-1] * (m[:-1] + 1)), -1))
+    ev, U = eigh(H)
+    P = U[:, :nl]
+    Jz = P.T @ (m[:, None] * P)
+    Q = P.T @ (np.where(np.abs(m) > 0.5, np.sign(m), 0.0)[:, None] * P)
+    E = ev[:nl] - ev[0]
+    I = np.eye(nl)
+    L = -1j * (np.kron(I, np.diag(E)) - np.kron(np.diag(E), I)) + g * (
+        np.kron(Jz, Jz) - 0.5 * np.kron(Jz @ Jz, I) - 0.5 * np.kron(I, (Jz @ Jz).T))
+    dt = np.pi / (3 * E[1])
+    U1 = sexpm(L * dt)
+    vec = lambda r: r.T.flatten()
+    unvec = lambda v: v.reshape(nl, nl).T
+    r0 = np.zeros((nl, nl), complex)
+    r0[0, 0] = 1
+    x = 0.5 * (Q @ r0 + r0 @ Q)
+    c12 = np.trace(Q @ unvec(U1 @ vec(x))).real
+    c13 = np.trace(Q @ unvec(U1 @ U1 @ vec(x))).real
+    if not sequential:
+        return 2 * c12 - c13
+    r1 = unvec(U1 @ vec(r0))
+    c23 = np.trace(Q @ unvec(U1 @ vec(0.5 * (Q @ r1 + r1 @ Q)))).real
+    return c12 + c23 - c13
+
+
+def test_remark_14_thresholds():
+    for n, want in ((2, 0.5152), (3, 0.2891), (4, 0.3046), (5, 0.2892), (10, 0.2858)):
+        r = threshold(370, 0.95, levels=n)
+        assert int(r.status) == Status.OK
+        assert abs(BEC.rate_to_per_s(float(r.dephasing)) - want) < 1e-4, n
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_threshold_matches_brentq_reference(sequential):
+    ref = brentq(lambda x: np_k3(BEC.rate_to_natural(x), 370, 0.95, 5, sequential) - 1.0, 0.1, 0.5, xtol=1e-14)
+    r = threshold(370, 0.95, levels=5, protocol="sequential" if sequential else "stationary")
+    assert abs(BEC.rate_to_per_s(float(r.dephasing)) - ref) < 1e-9 * ref
+    assert abs(float(r.k3_zero) - 1.4436) < 1e-4
+
+
+def test_threshold_derivative_ift():
+    f = lambda x: threshold(370, x, levels=5).dephasing
+    d_fwd = float(jax.jvp(f, (0.95,), (1.0,))[1])
+    d_rev = float(jax.grad(f)(0.95))
+    assert abs(d_fwd - d_rev) < 1e-12 * abs(d_fwd)
+    # Richardson-extrapolated central differences (strong curvature through ΔE(Γ)).
+    cd = lambda h: (float(f(0.95 + h)) - float(f(0.95 - h))) / (2 * h)
+    fd = (4 * cd(1e-5) - cd(2e-5)) / 3
+    assert abs(d_fwd - fd) < 1e-5 * abs(fd)
+
+
+def test_batch_statuses_and_equality():
+    n = np.array([2, 40, 370])
+    fld = np.array([[0.95], [1.2]])
+    r = threshold(n, fld, levels=3)
+    st = np.asarray(r.status)
+    assert st.shape == (2, 3)
+    assert (st[1] == Status.NO_VIOLATION).all()  # paramagnet: no doublet, K3(0) < 1
+    assert st[0, 0] == Status.NO_VIOLATION  # N = 2: K3(0) ≤ 1
+    assert st[0, 2] == Status.OK and st[0, 1] == Status.OK
+    assert np.isnan(np.asarray(r.dephasing)[st != Status.OK]).all()
+    for j in (1, 2):
+        one = threshold(int(n[j]), 0.95, levels=3)
+        assert abs(float(one.dephasing) - float(r.dephasing[0, j])) < 1e-12 * float(one.dephasing)
+    # unresolved doublet inside a batch: NaN + status, no exception
+    r2 = threshold(np.array([370, 120]), np.array([0.95, 0.3]), levels=3)
+    assert int(r2.status[1]) == Status.UNRESOLVED and np.isnan(float(r2.dephasing[1]))
+
+
+def test_not_converged_is_nan():
+    r = threshold(370, 0.95, levels=5, max_iter=1)
+    assert int(r.status) == Status.NOT_CONVERGED and np.isnan(float(r.dephasing))
+
+
+def test_best_interval_threshold_not_below_fixed():
+    fixed = threshold(370, 0.95, levels=3)
+    best = threshold_best_interval(370, 0.95, levels=3)
+    assert int(best.status) == Status.OK
+    assert float(best.dephasing) >= float(fixed.dephasing)
+    _, kmax = optimal_interval(best.dephasing, 370, 0.95, levels=3)
+    assert abs(float(kmax) - 1.0) < 1e-8
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="levels"):
+        threshold(370, 0.95, levels=1)
+    with pytest.raises(ValueError, match="protocol"):
+        threshold(370, 0.95, protocol="x")
+    with pytest.raises(ValueError, match="dt"):
+        threshold(370, 0.95, dt=-1.0)
+    with pytest.raises(ValueError, match="field"):
+        threshold(370, -0.1)
