@@ -5,7 +5,7 @@ split into parity blocks (even: m = 0..N/2, odd: m = 1..N/2); k = 5 per block.
 
 Compares, per size bucket (blocks padded with a big diagonal and zero coupling):
   * ``jaxlmg._tridiag.lowest_eigenpairs`` under ``jax.vmap`` (this kernel),
-  * ``jaxlmg._eigen.tridiagonal_lowest(d, e, 5, False)`` under ``jax.vmap`` (current),
+  * ``jaxlmg._eigen.tridiagonal_lowest(d, e, 5, "bisection")`` under ``jax.vmap`` (current),
   * a ``scipy.linalg.eigh_tridiagonal(select='i')`` loop over the unpadded blocks.
 Compile time is measured separately; run times are best of ``--repeat``.
 
@@ -105,7 +105,7 @@ def main(argv=None):
     print(f"jax {jax.__version__}, devices: {jax.devices()}")
 
     new = jax.jit(jax.vmap(lambda d, e: lowest_eigenpairs(d, e, k)))
-    cur = jax.jit(jax.vmap(lambda d, e: tridiagonal_lowest(d, e, k, False)))
+    cur = jax.jit(jax.vmap(lambda d, e: tridiagonal_lowest(d, e, k, "bisection")))
 
     if args.devices > 1:
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P

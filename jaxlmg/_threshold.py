@@ -4,10 +4,11 @@ Safeguarded Newton on K3(γφ) - 1 with dK3/dγφ from forward-mode autodiff:
 
 1. K3(0) ≤ 1 → ``NO_VIOLATION`` (NaN).
 2. Bracket: start from the two-level guess γ_B = 3 ln(1/ξ) ΔE/(π G01^trunc)
-   (ξ = -1 + √(1 + 2/Q01²), Eq. 23 with Eq. 26), expand ×4 until K3 < 1
-   (``NOT_BRACKETED`` after 40 expansions).
-3. Newton from the regula-falsi point, bisection whenever the step leaves the bracket
-   or the slope is not negative; converged when the step is below ``rtol``·γ.
+   (ξ = -1 + √(1 + 2/Q01²), Eq. 23 with Eq. 26), step ×4 up or ÷4 down until
+   K3 - 1 changes sign (``NOT_BRACKETED`` after 40 steps).
+3. Newton in log γ (K3 falls roughly like exp(-cγ)) from the geometric midpoint,
+   geometric bisection whenever the step leaves the bracket or the slope is not
+   negative; converged when the step is below ``rtol``·γ.
    ``NOT_CONVERGED`` (NaN) after ``max_iter`` iterations — never an unconverged number.
 
 The threshold is differentiable in ``field`` by the implicit function theorem,
@@ -68,8 +69,8 @@ def _solve_point(k3fun, g0, rtol, max_iter):
     g0 = jnp.where(jnp.isfinite(g0) & (g0 > 0), g0, 1e-6)
     z = jnp.zeros(())
     i0 = jnp.zeros((), jnp.int32)
-    # carry: x, lo, hi, flo, f0, phase, it, nexp, status
-    init = (z, z, z, z, z * jnp.nan, i0, i0, i0, jnp.full((), -1, jnp.int32))
+    # carry: x, lo, hi, flo (log-width of the bracket two steps ago), f0, phase, it, nexp, status
+    init = (z, z, z, z + jnp.inf, z * jnp.nan, i0, i0, i0, jnp.full((), -1, jnp.int32))
 
     def cond(c):
         return (c[8] < 0) & (c[6] < max_iter + _MAX_EXPAND + 2)
@@ -79,27 +80,32 @@ def _solve_point(k3fun, g0, rtol, max_iter):
         fx, dfx = fd(x)
         # phase 0: x = 0
         p0_noviol = ~(fx > 0)
-        # phase 1: x is the trial upper end
-        p1_up = fx > 0
-        p1_fail = p1_up & (nexp + 1 >= _MAX_EXPAND)
-        rf = lo - flo * (x - lo) / (fx - flo)
-        rf = jnp.where(jnp.isfinite(rf) & (rf > lo) & (rf < x), rf, 0.5 * (lo + x))
-        # phase 2: Newton with bisection safeguard
+        # phase 1: x is a trial point; expand up (×4) until K3 < 1, or down (÷4) until K3 > 1
+        up = fx > 0
+        lo1 = jnp.where(up, x, lo)
+        hi1 = jnp.where(up, hi, x)
+        have = (lo1 > 0) & (hi1 > 0)
+        p1_fail = ~have & (nexp + 1 >= _MAX_EXPAND)
+        x1 = jnp.where(have, jnp.sqrt(lo1 * hi1), jnp.where(up, 4.0 * x, 0.25 * x))
+        # phase 2: Newton in log γ (K3 decays like exp(-c γ)), geometric-bisection safeguard
         lo2 = jnp.where(fx > 0, x, lo)
         hi2 = jnp.where(fx > 0, hi, x)
-        xn = x - fx / dfx
-        good = jnp.isfinite(xn) & (dfx < 0) & (xn > lo2) & (xn < hi2)
-        xn = jnp.where(good, xn, 0.5 * (lo2 + hi2))
+        xn = x * jnp.exp(-fx / (x * dfx))
+        width = jnp.log(hi2 / lo2)
+        # Newton that does not halve the bracket every two steps (one-sided convergence,
+        # or noise when ΔE is tiny) is replaced by a geometric bisection.
+        stalled = width > 0.5 * flo
+        good = jnp.isfinite(xn) & (dfx < 0) & (xn > lo2) & (xn < hi2) & ~stalled
+        xn = jnp.where(good, xn, jnp.sqrt(lo2 * hi2))
         conv = (jnp.abs(xn - x) <= rtol * jnp.abs(x)) | (fx == 0) | (hi2 - lo2 <= rtol * hi2)
         nanf = ~jnp.isfinite(fx)
 
         new0 = (g0, z, z, fx, fx, jnp.ones((), jnp.int32), it + 1, nexp,
                 jnp.where(nanf, Status.NOT_CONVERGED, jnp.where(p0_noviol, Status.NO_VIOLATION, -1)).astype(jnp.int32))
-        new1 = (jnp.where(p1_up, 4.0 * x, rf), jnp.where(p1_up, x, lo), jnp.where(p1_up, hi, x),
-                jnp.where(p1_up, fx, flo), f0, jnp.where(p1_up, 1, 2).astype(jnp.int32), it + 1,
-                nexp + p1_up.astype(jnp.int32),
+        new1 = (x1, lo1, hi1, jnp.where(have, jnp.inf, flo), f0, jnp.where(have, 2, 1).astype(jnp.int32), it + 1,
+                nexp + (~have).astype(jnp.int32),
                 jnp.where(nanf, Status.NOT_BRACKETED, jnp.where(p1_fail, Status.NOT_BRACKETED, -1)).astype(jnp.int32))
-        new2 = (jnp.where(conv, x if False else xn, xn), lo2, hi2, flo, f0, phase, it + 1, nexp,
+        new2 = (xn, lo2, hi2, jnp.where(stalled | (flo == jnp.inf), width, flo), f0, phase, it + 1, nexp,
                 jnp.where(nanf, Status.NOT_CONVERGED, jnp.where(conv, Status.OK, -1)).astype(jnp.int32))
         pick = lambda a, b, cc: jnp.where(phase == 0, a, jnp.where(phase == 1, b, cc))
         return tuple(pick(a, b, cc) for a, b, cc in zip(new0, new1, new2))
@@ -216,7 +222,7 @@ def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rto
 
 
 def threshold(n_spins, field, *, levels: int = 5, dt=None, protocol: str = "stationary", coupling: float = 1.0,
-              p_excited=0.0, rtol: float = 1e-11, max_iter: int = 60) -> ThresholdResult:
+              p_excited=0.0, rtol: float = 1e-10, max_iter: int = 100) -> ThresholdResult:
     r"""Dephasing rate γφ* where K3 = 1 at fixed Δt (seed 001 Eq. 24, Remark 14).
 
     Broadcasts over ``n_spins``, ``field`` (and ``dt``, ``p_excited``); ``levels`` is a
@@ -232,7 +238,7 @@ def threshold(n_spins, field, *, levels: int = 5, dt=None, protocol: str = "stat
 
 def threshold_best_interval(n_spins, field, *, levels: int = 5, protocol: str = "stationary",
                             coupling: float = 1.0, p_excited=0.0, rtol: float = 1e-10,
-                            max_iter: int = 60) -> ThresholdResult:
+                            max_iter: int = 100) -> ThresholdResult:
     r"""γφ* where max_Δt K3(γφ, Δt) = 1 (beyond the paper; Appendix D notes that
     π/(3ΔE) is optimal only at γφ = 0). ``dt`` in the result is π/(3ΔE) for reference.
     Never below the fixed-Δt :func:`threshold`."""

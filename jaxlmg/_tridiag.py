@@ -206,15 +206,23 @@ def _eigenvalues(d, e2p, k, lo0, hi0, tol, pivmin, max_iter):
 # --------------------------------------------------------------------- eigenvectors
 
 
+def _colsum(x):
+    """Sum over axis 0 as a scan (XLA:CPU reductions over the leading axis of large
+    3-d arrays fused with producers were measured to be very slow)."""
+    return lax.scan(lambda c, xi: (c + xi, None), jnp.zeros(x.shape[1:], x.dtype), x,
+                    unroll=_UNROLL)[0]
+
+
 def _mgs(v):
     """Modified Gram-Schmidt on the columns of v (n, B, k), in order."""
     k = v.shape[-1]
+    vt = jnp.moveaxis(v, -1, 0)  # (k, n, B): contiguous columns
     cols = []
     for j in range(k):
-        x = v[..., j]
+        x = vt[j]
         for c in cols:
-            x = x - jnp.sum(c * x, axis=0) * c
-        x = x / jnp.sqrt(jnp.sum(x * x, axis=0))
+            x = x - _colsum(c * x) * c
+        x = x * lax.rsqrt(_colsum(x * x))
         cols.append(x)
     return jnp.stack(cols, axis=-1)
 
@@ -229,11 +237,26 @@ def _eigenvectors(d, e, e2p, lam, scale, pivmin):
     ep = jnp.concatenate([e, zrow])  # ep[i] = e_i (coupling i, i+1)
     em = jnp.concatenate([zrow, e])  # em[i] = e_{i-1}
     qf = _pivots(d, e2p, lam, pivmin)  # (n, B, k)
-    qb = _pivots(d, e2s, lam, pivmin, reverse=True)
-    gamma = qf + qb - (d[:, :, None] - lam)
-    r = jnp.argmin(jnp.abs(gamma), axis=0)  # (B, k)
-    gr = jnp.take_along_axis(gamma, r[None], axis=0)[0]
     rows = jnp.arange(n)
+    # Backward pivots, with the twist index r = argmin_i |γ_i| tracked on the fly,
+    # γ_i = qf_i + qb_i - (d_i - λ)  (ties -> smallest i, as argmin).
+    pm = pivmin[:, None]
+
+    def bstep(carry, row):
+        qprev, best, r, gr = carry
+        i, di, e2, qfi = row
+        dl = di[:, None] - lam
+        q = dl - e2[:, None] / qprev
+        q = jnp.where(jnp.abs(q) < pm, -pm, q)
+        g = qfi + q - dl
+        better = jnp.abs(g) <= best
+        return (q, jnp.where(better, jnp.abs(g), best), jnp.where(better, i, r),
+                jnp.where(better, g, gr)), q
+
+    init = (jnp.full_like(lam, jnp.inf), jnp.full_like(lam, jnp.inf),
+            jnp.zeros(lam.shape, jnp.int32), jnp.zeros_like(lam))
+    (_, _, r, gr), qb = lax.scan(bstep, init, (rows.astype(jnp.int32), d, e2s, qf),
+                                 reverse=True, unroll=_UNROLL)
 
     # z_r = 1; z_i = -(e_i/qf_i) z_{i+1} (i < r); z_i = -(e_{i-1}/qb_i) z_{i-1} (i > r).
     def up(carry, row):
@@ -251,7 +274,7 @@ def _eigenvectors(d, e, e2p, lam, scale, pivmin):
     _, zd = lax.scan(down, zero, (rows, em, qb), unroll=_UNROLL)
     z = zu + zd  # disjoint supports, both 1 at r
     z = jnp.where(rows[:, None, None] == r[None], 1.0, z)
-    nrm2 = jnp.sum(z * z, axis=0)
+    nrm2 = _colsum(z * z)
     w = lam + gr / nrm2
     v = z / jnp.sqrt(nrm2)
 
@@ -265,7 +288,7 @@ def _eigenvectors(d, e, e2p, lam, scale, pivmin):
     # Cluster members: Rayleigh quotients of the final (refined) vectors.
     tv = d[:, :, None] * v + ep[:, :, None] * jnp.concatenate([v[1:], v[:1] * 0], 0)
     tv = tv + em[:, :, None] * jnp.concatenate([v[:1] * 0, v[:-1]], 0)
-    rq = jnp.sum(v * tv, axis=0)
+    rq = _colsum(v * tv)
     w = lax.cummax(jnp.where(in_cluster, rq, w), axis=1)  # keep ties ordered
     return w, v
 
@@ -339,7 +362,7 @@ def _core(dT, eT, k, max_iter):
     lam, it1 = _eigenvalues(dT, e2p, k, lo, hi, tol, pivmin, max_iter)
     iters = jnp.stack([it0, it1])
     w, v = _eigenvectors(dT, eT, e2p, lam, scale, pivmin)
-    s = jnp.where(jnp.sum(v, axis=0) < 0, -1.0, 1.0)
+    s = jnp.where(_colsum(v) < 0, -1.0, 1.0)
     return w, v * s, iters
 
 

@@ -198,3 +198,18 @@ def test_batch_mask_mode_isolates_bad_points():
     # ragged batch in mask mode: missing levels of small N are NaN, not an error
     r = jaxlmg.spectrum(np.array([1, 5]), 0.5, levels=4, on_invalid="mask")
     assert np.all(np.isnan(r.energies[0, 2:])) and np.all(np.isfinite(r.energies[1]))
+
+
+@pytest.mark.parametrize("solver", ["bisection", "laguerre", "dense"])
+def test_solvers_agree_and_differentiate(solver):
+    ns = np.array([31, 64, 150])
+    s = jaxlmg.spectrum(ns, 0.9, levels=4, solver=solver)
+    for i, n in enumerate(ns):
+        h, _ = build_lmg_numpy(int(n), 0.9)
+        w = np.linalg.eigvalsh(h)[:4]
+        assert np.allclose(s.energies[i], w, atol=1e-11 * (1 + abs(w).max()))
+    g = jax.grad(lambda f: jaxlmg.spectrum(40, f, levels=3, solver=solver).energies[2])(0.9)
+    fd = (jaxlmg.spectrum(40, 0.9 + 1e-6, levels=3).energies[2] - jaxlmg.spectrum(40, 0.9 - 1e-6, levels=3).energies[2]) / 2e-6
+    assert np.isclose(g, fd, rtol=1e-6)
+    with pytest.raises(ValueError, match="solver"):
+        jaxlmg.spectrum(4, 0.5, solver="lapack")
