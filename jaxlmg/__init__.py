@@ -23,6 +23,7 @@ from ._model import (
 from ._observables import (
     DoubletFactors,
     doublet_factors,
+    doublet_factors_from,
     matrix_elements,
     susceptibility,
     truncated_operators,

@@ -130,22 +130,33 @@ def doublet_factors(n_spins, field, *, dephasing=None, coupling: float = 1.0, on
     ``dephasing`` (γφ, units of J) only enters the secular parameter 2ΔE·T2 = 2ΔE/(γφ G01).
     Quantities that need ΔE are NaN where ΔE is not resolved in float64 (status
     UNRESOLVED); eigenvector quantities stay valid there (parity blocks keep E0, E1 apart).
-    Needs N ≥ 2 (three levels); N = 1 points have NaN gap ratios.
+    Gap ratios need three levels (N ≥ 2); they are NaN for N = 1.
     """
     ensure_x64()
     n = check_n_spins(n_spins) if on_invalid == "raise" else n_spins
     levels = 3 if np.min(np.asarray(n)) >= 2 else 2
     spec = spectrum(n_spins, field, levels=levels, coupling=coupling, on_invalid=on_invalid)
+    return doublet_factors_from(spec, dephasing=dephasing)
+
+
+def doublet_factors_from(spec: Spectrum, *, dephasing=None) -> DoubletFactors:
+    """``doublet_factors`` of an already computed h = 0 spectrum with ≥ 2 levels
+    (avoids a second diagonalisation when the levels are needed anyway)."""
+    ensure_x64()
+    if spec.energies.shape[-1] < 2:
+        raise ValueError(f"levels must be >= 2 for doublet factors; the spectrum has {spec.energies.shape[-1]}")
+    if bool(np.any(np.asarray(spec.bias) != 0.0)):
+        raise ValueError("bias must be 0 for doublet factors (the doublet is defined by parity at h = 0)")
     if dephasing is None:
         gph = None
     else:
         gph = jnp.asarray(check_real("dephasing", dephasing, minimum=0.0, strict=True))
-    out = _doublet_math(spec, gph, levels, coupling)
-    return DoubletFactors(**out)
+    return DoubletFactors(**_doublet_math(spec, gph, spec.coupling))
 
 
 @eqx.filter_jit
-def _doublet_math(spec, gph, levels, coupling):
+def _doublet_math(spec, gph, coupling):
+    levels = spec.energies.shape[-1]
     from ._model import mean_field_order_parameter
 
     v, m = spec.vectors, spec.m
@@ -163,6 +174,7 @@ def _doublet_math(spec, gph, levels, coupling):
     ok = spec.status == Status.OK
     en = spec.energies
     de = jnp.where(ok, en[..., 1] - en[..., 0], jnp.nan)
+    # (with on_invalid="mask" small N may lack a third level: r20/r21 are NaN there)
     if levels >= 3:
         r20 = (en[..., 2] - en[..., 0]) / de
         r21 = (en[..., 2] - en[..., 1]) / de

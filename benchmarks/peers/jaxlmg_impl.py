@@ -52,7 +52,7 @@ def w1(s, quick):
 def w2(s, quick):
     ns = np.asarray(s["n_spins"])
     sp = jaxlmg.spectrum(ns, s["field"], levels=s["levels"], on_invalid="mask")
-    df = jaxlmg.doublet_factors(ns, s["field"])
+    df = jaxlmg.doublet_factors_from(sp)
     arr = dict(energies=np.asarray(sp.energies), delta_e=np.asarray(df.delta_e), g01=np.asarray(df.g01),
                j01=np.asarray(df.j01), q01sq=np.asarray(df.q01) ** 2, eta_mf=np.asarray(df.eta_mf))
     return dict(arrays=arr)
