@@ -141,6 +141,7 @@ def _benchmark_rows(d: dict, i: int, data: dict) -> list[dict]:
 
 
 def _semiclassical_rows(de_bench: float, data: dict, quick: bool) -> list[dict]:
+    from . import _analytic as _an
     from . import _semiclassical as sc
     from ._goldilocks import goldilocks_crossover, goldilocks_scan
 
@@ -231,9 +232,9 @@ def _semiclassical_rows(de_bench: float, data: dict, quick: bool) -> list[dict]:
         R("ΔE/(2N m*)", 5.7, float(sc.sweep_window_min(BEC.energy_to_rad_s(de_bench), N_BENCH, GAMMA)) / 2,
           "001 §7.1 P3", tol=_tol_digits(5.7, 1), unit="rad/s"),
         R("ħ/ΔE", 0.763, 1e3 / BEC.energy_to_rad_s(de_bench), "001 §2 footnote", tol=_tol_digits(0.763, 3), unit="ms"),
-        R("T2local (γφ=0.05 s⁻¹)", 49, 1e3 * float(sc.t2_local(N_BENCH, GAMMA, GAMMA_PHI)), "001 Remark 5, Eq. 57",
+        R("T2local (γφ=0.05 s⁻¹)", 49, 1e3 * float(sc.t2_local(GAMMA_PHI, N_BENCH, GAMMA)), "001 Remark 5, Eq. 57",
           tol=_tol_digits(49, 0), unit="ms"),
-        R("T2coll (γφ=0.05 s⁻¹)", 3.0, 1e3 * float(sc.t2_collective(N_BENCH, GAMMA, GAMMA_PHI)), "001 Eq. 13",
+        R("T2coll (γφ=0.05 s⁻¹)", 3.0, 1e3 * float(_an.t2_collective(GAMMA_PHI, N_BENCH, GAMMA)), "001 Eq. 13",
           tol=_tol_digits(3.0, 1), unit="ms"),
         R("S = (Γ/J)^N (N=370)", 5.7e-9, float(sc.coherent_state_overlap(N_BENCH, GAMMA)), "001 §2",
           tol=_tol_digits(5.7, 1)),

@@ -14,7 +14,7 @@ Contents
   :func:`free_energy_barrier_large_argument`, :func:`kramers_time` — Eq. 2, App. E–F
 * :func:`spinodal` — Remark 9; :func:`sweep_window_min` — Eq. 16;
   :func:`landau_zener_error` — Eq. 17
-* :func:`bloch_frequency` (ω0 = 2Jm*), :func:`t2_local`, :func:`t2_collective`
+* :func:`bloch_frequency` (ω0 = 2Jm*), :func:`t2_local` (the collective T2coll is :func:`jaxlmg._analytic.t2_collective`)
   (Remark 5, Eq. 13, App. H)
 * :func:`two_spin_solution` — the N = 2 exact solution (§3, Eqs. 6–7)
 * :func:`coherent_state_overlap` — S = (Γ/J)^N (§2)
@@ -262,23 +262,14 @@ def landau_zener_error(tau_q, delta_e, n_spins, field, sweep_amplitude, *, coupl
     return jnp.exp(-jnp.pi * jnp.asarray(delta_e, jnp.float64) ** 2 * jnp.asarray(tau_q, jnp.float64) / (4.0 * alpha))
 
 
-def t2_local(n_spins, field, dephasing, *, coupling: float = 1.0):
+def t2_local(dephasing, n_spins, field, *, coupling: float = 1.0):
     r"""Local-bath coherence time: 1/T2local = N γφ (1 + m*²) (seed 001 Remark 5, Eq. 57).
 
-    ≈ 49 ms at N = 370, Γ/J = 0.95, γφ = 0.05 s⁻¹.
+    ≈ 49 ms at N = 370, Γ/J = 0.95, γφ = 0.05 s⁻¹ (compare the collective-bath
+    :func:`jaxlmg.t2_collective`, ≈ 3.0 ms). Same argument order as ``k3``.
     """
     m = _mstar(field, coupling)
     return 1.0 / (jnp.asarray(n_spins, jnp.float64) * dephasing * (1.0 + m**2))
-
-
-def t2_collective(n_spins, field, dephasing, *, coupling: float = 1.0):
-    r"""Collective-bath (mean-field) coherence time: 1/T2coll = m*² N² γφ / 2 (Eq. 13).
-
-    ≈ 3.0 ms at N = 370, Γ/J = 0.95, γφ = 0.05 s⁻¹.
-    """
-    m = _mstar(field, coupling)
-    n = jnp.asarray(n_spins, jnp.float64)
-    return 2.0 / (m**2 * n**2 * dephasing)
 
 
 class TwoSpinSolution(eqx.Module):
@@ -317,5 +308,5 @@ __all__ = [
     "bloch_frequency", "coherent_state_overlap", "fit_instanton_prefactor", "free_energy_barrier",
     "free_energy_barrier_large_argument", "instanton_action", "instanton_crossover", "instanton_delta_e",
     "kramers_time", "landau_zener_error", "mean_field_free_energy", "spinodal", "sweep_window_min",
-    "t2_collective", "t2_local", "two_spin_solution",
+    "t2_local", "two_spin_solution",
 ]
