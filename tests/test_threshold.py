@@ -109,3 +109,27 @@ def test_bad_inputs():
         threshold(370, 0.95, dt=-1.0)
     with pytest.raises(ValueError, match="field"):
         threshold(370, -0.1)
+
+
+def test_threshold_is_a_root_on_map_points():
+    """Every OK threshold is a root: |K3(γ*) - 1| ≤ 1e-7 (checked inside the solver too).
+
+    Regression: the safeguarded Newton loop once accepted γ with K3 = 1.02–1.03 at ≈5% of
+    the W3 map (e.g. N=120, Γ/J=0.92, whose true root 1.5758 s⁻¹ brentq confirms, not 1.3725). Such
+    points must come back NaN with NOT_CONVERGED, never as a wrong number."""
+    from jaxlmg import BEC, Status, k3, threshold
+
+    ns = np.array([100, 110, 120, 250])[:, None]
+    fs = np.linspace(0.85, 0.99, 29)[None, ::4]
+    res = threshold(ns, fs, levels=5)
+    st = np.asarray(res.status)
+    assert set(np.unique(st)) <= {Status.OK, Status.NOT_CONVERGED, Status.NO_VIOLATION}
+    ok = np.argwhere(st == Status.OK)
+    assert len(ok) > 0.5 * st.size
+    for i, j in ok:
+        g = float(res.dephasing[i, j])
+        assert abs(float(k3(g, int(ns[i, 0]), float(fs[0, j]), levels=5)) - 1.0) < 1e-7
+    assert np.all(np.isnan(np.asarray(res.dephasing)[st != Status.OK]))
+    one = threshold(120, float(np.linspace(0.85, 0.99, 29)[14]), levels=5)  # Γ/J = 0.92
+    if int(one.status) == Status.OK:
+        assert np.isclose(BEC.rate_to_per_s(float(one.dephasing)), 1.575831326, rtol=1e-8)
