@@ -56,7 +56,7 @@ def apply_operator(spec: Spectrum, name: str, *, sgn0: float = 0.0):
         return jnp.take_along_axis(v, src[..., None], axis=-2) * spec.mask[..., None]
     c = _ladder_padded(spec)[..., None]
     up = jnp.concatenate([jnp.zeros_like(v[..., :1, :]), (c * v)[..., :-1, :]], axis=-2)  # J+ v
-    down = jnp.concatenate([(c * v)[..., 1:, :] * 0 + (c[..., :-1, :] * v[..., 1:, :]), jnp.zeros_like(v[..., :1, :])], axis=-2)  # J- v
+    down = jnp.concatenate([c[..., :-1, :] * v[..., 1:, :], jnp.zeros_like(v[..., :1, :])], axis=-2)  # J- v
     if name == "jplus":
         return up
     if name == "jminus":

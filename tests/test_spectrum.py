@@ -213,3 +213,15 @@ def test_solvers_agree_and_differentiate(solver):
     assert np.isclose(g, fd, rtol=1e-6)
     with pytest.raises(ValueError, match="solver"):
         jaxlmg.spectrum(4, 0.5, solver="lapack")
+
+
+@pytest.mark.parametrize("n", [5, 8])
+def test_matrix_elements_match_dense_operators(n):
+    s = jaxlmg.spectrum(n, 0.7, levels=n + 1)
+    v = np.asarray(s.vectors)
+    ops = {"jz": jaxlmg.jz(n), "jz2": jaxlmg.jz2(n), "jx": jaxlmg.jx(n), "jplus": jaxlmg.jplus(n),
+           "jminus": jaxlmg.jminus(n), "q": jaxlmg.sign_jz(n), "parity": jaxlmg.spin_flip_parity(n)}
+    for name, op in ops.items():
+        assert np.allclose(jaxlmg.matrix_elements(s, name), v.T @ np.asarray(op) @ v, atol=1e-12), name
+    jx = np.asarray(jaxlmg.jx(n))
+    assert np.allclose(jaxlmg.matrix_elements(s, "jx2"), v.T @ jx @ jx @ v, atol=1e-11)
