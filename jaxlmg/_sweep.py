@@ -589,7 +589,7 @@ def _load_chunk(path: str) -> dict:
 
 def run_sweep(grid: dict, out: str, *, chunk: int = 256, process_index: int = 0, process_count: int = 1,
               overwrite: bool = False, progress_stream=sys.stderr, devices=None,
-              delay: float = 0.0, on_chunk: Callable[[int], None] | None = None, log=sys.stderr) -> dict:
+              delay: float = 0.0, on_chunk: Callable[[int], None] | None = None, log=...) -> dict:
     """Compute every missing chunk this process owns; assemble when the grid is complete.
 
     Chunks already on disk are reused only if they match the SHA-256 recorded in the
@@ -603,6 +603,7 @@ def run_sweep(grid: dict, out: str, *, chunk: int = 256, process_index: int = 0,
         raise SweepError(f"chunk must be an integer >= 1; got {chunk!r}")
     if process_count < 1 or not 0 <= process_index < process_count:
         raise SweepError(f"process index must be in [0, {process_count - 1}]; got {process_index}")
+    log = sys.stderr if log is ... else log  # resolved now: sys.stderr may have been replaced
     say = (lambda m: None) if log is None else (lambda m: (log.write(f"jaxlmg sweep: {m}\n"), log.flush()))
     _check_out_dir(out)
     os.makedirs(os.path.join(out, ".locks"), exist_ok=True)
