@@ -272,6 +272,30 @@ def _status(code) -> str:
     return Status(int(code)).name
 
 
+class _Obj:
+    def __init__(self, d):
+        self.__dict__.update(d)
+
+
+def _fields(obj, *names) -> dict:
+    return {k: getattr(obj, k) for k in names}
+
+
+def _arrays(obj) -> dict:
+    """The array fields of a result dataclass (tracer-safe, unlike ``as_dict``)."""
+    import jax.numpy as jnp
+
+    out = {k: getattr(obj, k) for k in obj.__dataclass_fields__}
+    return {k: jnp.asarray(v) for k, v in out.items() if v is not None}
+
+
+def _point(name, static, fn, *args) -> dict:
+    """One point through a serialised, cached kernel (see jaxlmg._cache.exported_call)."""
+    from ._cache import exported_call
+
+    return exported_call(name, static, fn, *args)
+
+
 def _check_levels(levels, n_spins, default):
     """Levels per N: the list given, or the default; each must be in [1, N+1]."""
     if levels is None:
@@ -298,10 +322,16 @@ def _cmd_spectrum(a):
     for n, f, h in _grid(a.n_spins, a.field, a.bias):
         hb = BEC.energy_from_rad_s(h) if bec else h
         for lv in a.levels or [min(n + 1, 6)]:
-            s = spectrum(n, f, bias=hb, levels=lv)
-            e = np.asarray(s.energies) * scale
-            par = np.asarray(s.parity)
-            st = _status(s.status)
+            keys = ("energies", "parity", "status")
+            if hb == 0:  # exactly zero: the parity-block solver, levels labelled by parity ±1
+                s = _point("spectrum", {"n": n, "levels": lv},
+                           lambda f_: _fields(spectrum(n, f_, levels=lv), *keys), f)
+            else:
+                s = _point("spectrum_bias", {"n": n, "levels": lv},
+                           lambda f_, h_: _fields(spectrum(n, f_, bias=h_, levels=lv), *keys), f, hb)
+            e = np.asarray(s["energies"]) * scale
+            par = np.asarray(s["parity"])
+            st = _status(s["status"])
             for k in range(lv):
                 rows.append({"n_spins": n, "field": f, "bias": h, "levels": lv, "level": k, "energy": float(e[k]),
                              "parity": int(par[k]), "status": st})
@@ -319,7 +349,11 @@ def _cmd_doublet(a):
     deph = a.dephasing or [None]
     for n, f, g in _grid(a.n_spins, a.field, deph):
         gn = None if g is None else (BEC.rate_to_natural(g) if bec else g)
-        d = doublet_factors(n, f, dephasing=gn).as_dict()
+        if gn is None:
+            d = _point("doublet", {"n": n}, lambda f_: _arrays(doublet_factors(n, f_)), f)
+        else:
+            d = _point("doublet_dephasing", {"n": n},
+                       lambda f_, g_: _arrays(doublet_factors(n, f_, dephasing=g_)), f, gn)
         row = {"n_spins": n, "field": f}
         if g is not None:
             row["dephasing"] = g
@@ -347,7 +381,15 @@ def _cmd_k3(a):
     for n, f, g, lv, dt in _grid(a.n_spins, a.field, a.dephasing, levels, a.dt or [None]):
         gn = BEC.rate_to_natural(g) if bec else g
         dtn = None if dt is None else (dt * BEC.coupling_rad_s if bec else dt)
-        r = correlators(gn, n, f, levels=lv, dt=dtn, protocol=a.protocol)
+        keys = ("k3", "c12", "c23", "c13", "dt", "status")
+        static = {"n": n, "levels": lv, "protocol": a.protocol, "dt": dtn is not None}
+        if dtn is None:
+            r = _point("k3", static, lambda g_, f_: _fields(correlators(g_, n, f_, levels=lv, protocol=a.protocol),
+                                                             *keys), gn, f)
+        else:
+            r = _point("k3", static, lambda g_, f_, t_: _fields(correlators(g_, n, f_, levels=lv, dt=t_,
+                                                                            protocol=a.protocol), *keys), gn, f, dtn)
+        r = _Obj(r)
         dt_out = _num(r.dt)
         rows.append({"n_spins": n, "field": f, "dephasing": g, "levels": lv,
                      "dt": BEC.time_to_s(dt_out) if bec else dt_out,
@@ -365,7 +407,15 @@ def _cmd_threshold(a):
     rows = []
     for n, f, lv, dt in _grid(a.n_spins, a.field, levels, a.dt or [None]):
         dtn = None if dt is None else (dt * BEC.coupling_rad_s if bec else dt)
-        r = threshold(n, f, levels=lv, dt=dtn, protocol=a.protocol)
+        keys = ("dephasing", "k3_zero", "dt", "status")
+        static = {"n": n, "levels": lv, "protocol": a.protocol, "dt": dtn is not None}
+        if dtn is None:
+            r = _point("threshold", static,
+                       lambda f_: _fields(threshold(n, f_, levels=lv, protocol=a.protocol), *keys), f)
+        else:
+            r = _point("threshold", static,
+                       lambda f_, t_: _fields(threshold(n, f_, levels=lv, dt=t_, protocol=a.protocol), *keys), f, dtn)
+        r = _Obj(r)
         g = _num(r.dephasing)
         dt_out = _num(r.dt)
         rows.append({"n_spins": n, "field": f, "levels": lv,

@@ -336,3 +336,37 @@ def test_cache_on_for_python_api_and_lazy_imports(tmp_path):
         cache, loaded = p.stdout.splitlines()
         assert cache == want
         assert loaded == "[]"
+
+
+def test_exported_call_roundtrip_fallbacks(tmp_path, monkeypatch):
+    """The serialised-kernel cache gives the direct result, rebuilds damaged files and
+    falls back for functions that cannot be traced."""
+    import jax.numpy as jnp
+
+    import jaxlmg._cache as cache
+
+    monkeypatch.setattr(cache, "_ENABLED", str(tmp_path))
+    monkeypatch.delenv("JAXLMG_NO_EXPORT", raising=False)
+
+    def fn(x, y):
+        return {"s": jnp.sin(x) * y, "n": jnp.asarray(3) + jnp.round(y).astype(jnp.int32)}
+
+    ref = {k: np.asarray(v) for k, v in fn(jnp.float64(0.3), jnp.float64(2.0)).items()}
+    for _ in range(2):  # export + serialise, then load
+        got = cache.exported_call("t", {"k": 1}, fn, 0.3, 2.0)
+        assert float(got["s"]) == pytest.approx(float(ref["s"]), rel=1e-15) and int(got["n"]) == 5
+    files = list((tmp_path / "jaxlmg-exported").glob("t-*.jaxexport"))
+    assert len(files) == 1
+    files[0].write_bytes(b"garbage")  # damaged: rebuilt, same answer
+    assert float(cache.exported_call("t", {"k": 1}, fn, 0.3, 2.0)["s"]) == pytest.approx(float(ref["s"]), rel=1e-15)
+    assert files[0].read_bytes() != b"garbage"
+
+    def untraceable(x):
+        return {"v": jnp.asarray(float(np.asarray(x)) * 2)}  # concretises its argument
+
+    assert float(cache.exported_call("u", {}, untraceable, 1.5)["v"]) == 3.0
+    assert list((tmp_path / "jaxlmg-exported").glob("u-*.unsupported"))
+    assert float(cache.exported_call("u", {}, untraceable, 2.5)["v"]) == 5.0
+    monkeypatch.setenv("JAXLMG_NO_EXPORT", "1")
+    assert float(cache.exported_call("t2", {}, fn, 0.3, 2.0)["s"]) == pytest.approx(float(ref["s"]), rel=1e-15)
+    assert not list((tmp_path / "jaxlmg-exported").glob("t2-*"))
