@@ -106,9 +106,9 @@ def exported_call(name: str, static: dict, fn, *args) -> dict:
     ``JAXLMG_NO_EXPORT=1`` switches this off.
     """
     import jax
-    import jax.numpy as jnp
+    import numpy as np
 
-    args = tuple(jnp.asarray(a, jnp.float64) for a in args)
+    args = tuple(np.asarray(a, np.float64) for a in args)  # numpy: no conversion kernel to compile
     if _ENABLED is None or os.environ.get("JAXLMG_NO_EXPORT", "").strip() not in ("", "0"):
         return fn(*args)
     try:
