@@ -437,7 +437,7 @@ def _check_out(path: str, flag: str = "--out") -> None:
         raise CLIError(f"{PROG}: error: {flag} {path!r}: directory is not writable")
 
 
-#: Share of the total time of each stage of ``reproduce`` (measured; drives the ETA).
+#: Rough share of the total time of each stage of ``reproduce`` (drives the ETA; a full run on 2 cores).
 _REPRODUCE_STAGES = {"doublet factors": 0.10, "semiclassical / Goldilocks": 0.25, "Leggett-Garg": 0.50,
                      "figures and files": 0.15}
 
