@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.jaxlmg-installed
 
-.PHONY: install reproduce test bench bench-quick clean
+.PHONY: install reproduce test bench bench-quick clean clean-cache
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,11 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks run --quick
 
-clean:
+## jaxlmg's persistent XLA compilation cache (see README, "Compilation cache")
+JAXLMG_CACHE := $(or $(JAXLMG_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/jaxlmg/jax)
+
+clean-cache:
+	rm -rf "$(JAXLMG_CACHE)"
+
+clean: clean-cache
 	rm -rf $(VENV) report .pytest_cache .hypothesis

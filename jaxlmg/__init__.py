@@ -1,70 +1,57 @@
 """jaxlmg: fast, differentiable open-system physics of the Lipkin–Meshkov–Glick model.
 
 Importing jaxlmg enables float64 in JAX (``jax_enable_x64``); public functions raise
-if it is switched off afterwards.
+if it is switched off afterwards. It also turns on JAX's persistent compilation cache in
+``~/.cache/jaxlmg/jax`` (see :mod:`jaxlmg._cache`: ``JAXLMG_CACHE_DIR``, ``JAXLMG_NO_CACHE=1``).
+
+Submodules are imported on first use of one of their names, so a one-point query does
+not pay for the report, plotting or semiclassical code.
 """
 
-from ._config import ensure_x64
-from ._model import (
-    collective_parity,
-    jminus,
-    jplus,
-    jx,
-    jy,
-    jz,
-    jz2,
-    lmg_hamiltonian,
-    lmg_tridiagonal,
-    m_grid,
-    mean_field_order_parameter,
-    sign_jz,
-    spin_flip_parity,
-)
-from ._observables import (
-    DoubletFactors,
-    doublet_factors,
-    doublet_factors_from,
-    matrix_elements,
-    susceptibility,
-    truncated_operators,
-)
-from ._spectrum import Spectrum, spectrum
-from ._lindblad import liouvillian, spost, spre, unvec, vec
-from ._leggett_garg import correlators, k3, k3_surface, optimal_interval
-from ._threshold import ThresholdResult, threshold, threshold_best_interval
-from ._analytic import (
-    analytic_thresholds,
-    coherent_k3,
-    n_spins_bound,
-    t2_collective,
-    t2_lindblad,
-    t2_physical,
-    two_level_k3,
-)
-from ._goldilocks import GoldilocksCrossover, GoldilocksScan, goldilocks_crossover, goldilocks_scan
-from ._semiclassical import (
-    InstantonFit,
-    Spinodal,
-    TwoSpinSolution,
-    analytic_crossover,
-    atom_number_log_sensitivity,
-    bloch_frequency,
-    coherent_state_overlap,
-    fit_instanton_prefactor,
-    free_energy_barrier,
-    free_energy_barrier_large_argument,
-    instanton_action,
-    instanton_crossover,
-    instanton_delta_e,
-    kramers_time,
-    landau_zener_error,
-    mean_field_free_energy,
-    spinodal,
-    sweep_window_min,
-    t2_local,
-    two_spin_solution,
-)
-from ._status import Status
-from ._units import BEC, BEC_COUPLING_RAD_S, KB_OVER_HBAR, BECUnits
+from __future__ import annotations
 
+import importlib
+
+from ._config import ensure_x64
+from ._cache import enable_compilation_cache as _enable_cache
+
+_enable_cache()
+
+_LAZY = {
+    "._model": ("collective_parity", "jminus", "jplus", "jx", "jy", "jz", "jz2", "lmg_hamiltonian",
+                "lmg_tridiagonal", "m_grid", "mean_field_order_parameter", "sign_jz", "spin_flip_parity"),
+    "._observables": ("DoubletFactors", "doublet_factors", "doublet_factors_from", "matrix_elements",
+                      "susceptibility", "truncated_operators"),
+    "._spectrum": ("Spectrum", "spectrum"),
+    "._lindblad": ("liouvillian", "spost", "spre", "unvec", "vec"),
+    "._leggett_garg": ("correlators", "k3", "k3_surface", "optimal_interval"),
+    "._threshold": ("ThresholdResult", "threshold", "threshold_best_interval"),
+    "._analytic": ("analytic_thresholds", "coherent_k3", "n_spins_bound", "t2_collective", "t2_lindblad",
+                   "t2_physical", "two_level_k3"),
+    "._goldilocks": ("GoldilocksCrossover", "GoldilocksScan", "goldilocks_crossover", "goldilocks_scan"),
+    "._semiclassical": ("InstantonFit", "Spinodal", "TwoSpinSolution", "analytic_crossover",
+                        "atom_number_log_sensitivity", "bloch_frequency", "coherent_state_overlap",
+                        "fit_instanton_prefactor", "free_energy_barrier", "free_energy_barrier_large_argument",
+                        "instanton_action", "instanton_crossover", "instanton_delta_e", "kramers_time",
+                        "landau_zener_error", "mean_field_free_energy", "spinodal", "sweep_window_min",
+                        "t2_local", "two_spin_solution"),
+    "._status": ("Status",),
+    "._units": ("BEC", "BEC_COUPLING_RAD_S", "KB_OVER_HBAR", "BECUnits"),
+}
+_WHERE = {name: mod for mod, names in _LAZY.items() for name in names}
+
+__all__ = ["ensure_x64", *sorted(_WHERE)]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'jaxlmg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod, __name__), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))

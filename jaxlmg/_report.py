@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 import math
 import os
 from typing import Any
@@ -55,9 +54,13 @@ def make_row(quantity: str, paper, computed, ref: str, *, tol: float = 0.01, uni
     ``expected_note`` is appended when the row differs (the explained cause)."""
     computed = float(computed)
     paper = None if paper is None else float(paper)
-    if paper is None or not math.isfinite(computed):
+    if not math.isfinite(computed):  # written as null in report.json, with status "differs"
         rel = None
-        status = "n/a" if paper is None else "differs"
+        status = "differs"
+        note = (note + "; " if note else "") + "computed value is not finite"
+    elif paper is None:
+        rel = None
+        status = "n/a"
     else:
         rel = (computed - paper) / abs(paper) if paper != 0 else computed - paper
         status = "ok" if abs(rel) <= tol else "differs"
@@ -516,10 +519,17 @@ def to_html(report: Report) -> str:
 
 
 def _atomic_write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
+    tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+def report_json(report: Report) -> str:
+    """Strict JSON (RFC 8259): a non-finite ``computed`` becomes null, with status "differs"."""
+    from ._sweep import dumps_strict
+
+    return dumps_strict({"quick": report.quick, "rows": report.rows}, indent=1, ensure_ascii=False)
 
 
 def write_report(report: Report, out_dir: str, *, figures: bool = True) -> list[str]:
@@ -532,8 +542,7 @@ def write_report(report: Report, out_dir: str, *, figures: bool = True) -> list[
         report.data["figures"] = draw_all(report.data, out_dir)
         paths += [os.path.join(out_dir, f) for f in report.data["figures"]]
     for name, text in (("report.md", to_markdown(report)), ("report.html", to_html(report)),
-                       ("report.json", json.dumps({"quick": report.quick, "rows": report.rows}, indent=1,
-                                                  ensure_ascii=False))):
+                       ("report.json", report_json(report))):
         p = os.path.join(out_dir, name)
         _atomic_write(p, text)
         paths.append(p)

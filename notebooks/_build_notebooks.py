@@ -50,7 +50,7 @@ fields = np.linspace(0.88, 0.98, 3 if QUICK else 21)
 res = jaxlmg.threshold(ns[:, None], fields[None, :], levels=5)
 gc = np.asarray(BEC.rate_to_per_s(res.dephasing))
 status = np.asarray(res.status)
-print("points:", gc.size, " converged:", int(np.sum(status == 0)), " statuses:", sorted(set(status.ravel().tolist())))
+print("points:", gc.size, " converged:", int(np.sum(status == jaxlmg.Status.OK)), " statuses:", {jaxlmg.Status(int(c)).name: int(np.sum(status == c)) for c in np.unique(status)})
 plt.pcolormesh(fields, ns, gc, shading="auto"); plt.colorbar(label="γφ_c (s⁻¹)")
 plt.xlabel("Γ/J"); plt.ylabel("N");"""),
  ("md", "## Sensitivity dγφ_c/d(Γ/J)\n`jax.grad` differentiates through the root finder by the implicit function theorem; we check one point against a finite difference."),

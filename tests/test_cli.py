@@ -100,3 +100,273 @@ def test_compilation_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXLMG_CACHE_DIR", str(tmp_path / "c"))
     assert enable_compilation_cache() == str(tmp_path / "c")
     assert os.path.isdir(tmp_path / "c")
+
+
+# ------------------------------------------------------------------------ adversarial suite (issue 11)
+
+def _strict_loads(text):
+    """json.loads that fails on NaN/Infinity (they are not JSON)."""
+    def bad(c):
+        raise AssertionError(f"non-JSON constant {c} in output")
+    return json.loads(text, parse_constant=bad)
+
+
+def _one_line_error(code, err, *needles):
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "internal error" not in err and "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]
+
+
+def test_print_table_json_is_strict():
+    import io
+
+    from jaxlmg.cli import _print_table
+
+    buf = io.StringIO()
+    _print_table([{"a": float("nan"), "b": float("inf"), "c": -float("inf"), "d": 1.5, "status": "UNRESOLVED"}],
+                 True, buf)
+    rows = _strict_loads(buf.getvalue())
+    assert rows == [{"a": None, "b": None, "c": None, "d": 1.5, "status": "UNRESOLVED"}]
+
+
+def test_json_nonfinite_values_become_null_and_status_is_a_name(capsys):
+    # Γ = 0: the gap ratios are not finite (0/0); --json must still be strict JSON
+    code, out, err = run(capsys, "doublet", "-N", "10", "-g", "0", "--json")
+    assert code == 0, err
+    row = _strict_loads(out)[0]
+    assert row["gap_ratio_20"] is None
+    assert row["status"] in {"OK", "UNRESOLVED", "INVALID_INPUT"}
+
+
+def test_spectrum_levels_list_and_status_names(capsys):
+    code, out, err = run(capsys, "spectrum", "-N", "10", "-g", "0.5", "--levels", "2,3", "--json")
+    assert code == 0, err
+    rows = _strict_loads(out)
+    assert [(r["levels"], r["level"]) for r in rows] == [(2, 0), (2, 1), (3, 0), (3, 1), (3, 2)]
+    assert {r["status"] for r in rows} == {"OK"}
+    assert np.allclose([r["energy"] for r in rows[2:]], _de(10, 0.5), atol=1e-10)
+    code, out, err = run(capsys, "spectrum", "-N", "10", "-g", "0.5", "--levels", "3")
+    assert code == 0 and out.splitlines()[0].split()[-1] == "status"
+    assert all(line.split()[-1] == "OK" for line in out.splitlines()[1:])
+
+
+@pytest.mark.parametrize("args", [
+    ["spectrum", "-N", "10", "-g", "0.5", "--levels", "2", "--levels", "3"],
+    ["k3", "-N", "10", "-g", "0.5", "--dephasing", "0.1", "--dephasing", "0.2"],
+    ["threshold", "-N", "10", "-N", "12", "-g", "0.5"],
+    ["doublet", "-N", "10", "-g", "0.5", "--field", "0.6"],
+    ["sweep", "-N", "10", "-g", "0.5", "--levels", "2", "--levels", "3", "--out", "x"],
+])
+def test_repeated_flag_is_refused_not_dropped(capsys, args):
+    code, out, err = run(capsys, *args)
+    _one_line_error(code, err, "given twice")
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["spectrum", "-N", "1e20", "-g", "0.5"], ["n_spins", "too large"]),
+    (["k3", "-N", "100000000", "-g", "0.5", "--dephasing", "0.1"], ["n_spins", "1e+06"]),
+    (["threshold", "-N", "-3", "-g", "0.5"], ["n_spins"]),
+    (["spectrum", "-N", "4", "-g", "0.5", "--levels", "3,9"], ["levels", "n_spins 4"]),
+    (["k3", "-N", "10", "-g", "0.5", "--dephasing", "nan"], ["dephasing", "finite"]),
+    (["k3", "-N", "10", "-g", "0.5", "--dephasing", "0.1", "--dt", "0"], ["dt", "> 0"]),
+    (["doublet", "-N", "10", "-g", "inf"], ["field"]),
+    (["spectrum", "-N", "10", "-g", "1:0:0.1"], ["field", "cannot parse"]),
+    (["spectrum", "-N", "10", "-g", "lin:0:1:100000000000"], ["field", "cannot parse"]),
+    (["sweep", "-N", "1e20", "-g", "0.5", "--out", "x"], ["n_spins", "too large"]),
+    (["sweep", "-N", "10", "-g", "0.5", "--chunk", "0", "--out", "x"], ["chunk"]),
+])
+def test_bad_values_exit_2_naming_the_parameter(capsys, args, needles):
+    code, out, err = run(capsys, *args)
+    _one_line_error(code, err, *needles)
+
+
+def test_unusable_out_paths(capsys, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for cmd in (["reproduce", "--quick", "--no-figures"], ["sweep", "-N", "8", "-g", "0.6"]):
+        code, out, err = run(capsys, *cmd, "--out", str(afile))
+        _one_line_error(code, err, "--out", "not a directory")
+        code, out, err = run(capsys, *cmd, "--out", str(afile / "sub"))
+        _one_line_error(code, err, "--out", "cannot create")
+    code, out, err = run(capsys, "merge", str(tmp_path), "--out", str(afile))
+    _one_line_error(code, err, "not a directory")
+    code, out, err = run(capsys, "merge", str(tmp_path), "--out", str(tmp_path / "m"))
+    _one_line_error(code, err, "not a sweep directory")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permissions")
+def test_read_only_out(capsys, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    code, out, err = run(capsys, "sweep", "-N", "8", "-g", "0.6", "--out", str(ro))
+    _one_line_error(code, err, "not writable")
+
+
+@pytest.mark.parametrize("name, text, needle", [
+    ("list.json", "[1, 2, 3]", "not a list"),
+    ("nested.json", '{"n_spins": 8, "field": {"a": 1}}', "field"),
+    ("nested2.json", '{"n_spins": [8, [10]], "field": 0.5}', "n_spins"),
+    ("sweepnotdict.json", '{"sweep": [1]}', "sweep"),
+    ("unknown.json", '{"n_spins": 8, "field": 0.5, "chunks": 4}', "chunks"),
+    ("bool.json", '{"n_spins": 8, "field": true}', "field"),
+    ("broken.json", '{"n_spins": 8, ', "cannot parse"),
+    ("nested.toml", '[sweep]\nn_spins = 8\nfield = 0.5\n[sweep.extra]\nx = 1\n', "extra"),
+    ("extra.toml", '[sweep]\nn_spins = 8\nfield = 0.5\n[other]\nx = 1\n', "other"),
+    ("badchunk.toml", 'n_spins = 8\nfield = 0.5\nchunk = 0\n', "chunk"),
+    ("nan.json", '{"n_spins": 8, "field": NaN}', "field"),
+])
+def test_bad_config_files(capsys, tmp_path, name, text, needle):
+    cfg = tmp_path / name
+    cfg.write_text(text)
+    code, out, err = run(capsys, "sweep", "--config", str(cfg), "--out", str(tmp_path / "o"))
+    _one_line_error(code, err, needle)
+    code, out, err = run(capsys, "sweep", "--config", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o"))
+    _one_line_error(code, err, "missing.toml")
+
+
+def test_help_has_examples_and_defaults_and_no_rst(capsys):
+    from jaxlmg.cli import _Formatter, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    fmt = _Formatter("x")
+    for name, p in [("", parser), *sub.choices.items()]:
+        code, out, err = run(capsys, *([name] if name else []), "--help")
+        assert code == 0, err
+        assert "example:" in out and "jaxlmg " in out.split("example:")[1]
+        assert "``" not in out and ":func:" not in out and ":mod:" not in out
+        for act in p._actions:
+            if act.help in (None, "==SUPPRESS==") or not act.option_strings or act.nargs == 0:
+                continue
+            text = fmt._get_help_string(act)
+            assert "default" in text or "required" in text, (name, act.dest, text)
+
+
+def test_internal_error_only_for_bugs(capsys, monkeypatch):
+    import jaxlmg._spectrum
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(jaxlmg._spectrum, "spectrum", boom)
+    code, out, err = run(capsys, "spectrum", "-N", "10", "-g", "0.5")
+    assert code == 1 and "internal error" in err and len(err.strip().splitlines()) == 1
+
+    def oserr(*a, **k):
+        raise PermissionError(13, "Permission denied", "/some/file")
+
+    monkeypatch.setattr(jaxlmg._spectrum, "spectrum", oserr)
+    code, out, err = run(capsys, "spectrum", "-N", "10", "-g", "0.5")
+    _one_line_error(code, err, "/some/file", "Permission denied")
+
+
+def test_reproduce_progress_plain_lines_with_eta(capsys, monkeypatch, tmp_path):
+    import jaxlmg._report as rep
+
+    def fake_build(*, quick=False, progress=None):
+        for stage in ("doublet factors", "semiclassical / Goldilocks", "Leggett-Garg"):
+            progress(stage)
+        return rep.Report(rows=[rep.make_row("x", 1.0, float("nan"), "§")], data={}, quick=quick)
+
+    monkeypatch.setattr(rep, "build_report", fake_build)
+    code, out, err = run(capsys, "reproduce", "--no-figures", "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("[reproduce]")]
+    assert len(lines) == 5 and "\r" not in err
+    assert "ETA unknown" in lines[0] and all("ETA ~" in ln for ln in lines[1:4])
+    data = _strict_loads((tmp_path / "r" / "report.json").read_text())
+    assert data["rows"][0]["computed"] is None and data["rows"][0]["status"] == "differs"
+
+
+def test_progress_tty_and_plain():
+    import io
+
+    from jaxlmg._sweep import Progress
+
+    class TTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    plain, tty = io.StringIO(), TTY()
+    for stream in (plain, tty):
+        p = Progress(4, "sweep", stream, min_interval=0.0)
+        for d in range(5):
+            p.update(d)
+    assert "\r" not in plain.getvalue() and len(plain.getvalue().splitlines()) == 5
+    assert "ETA unknown" in plain.getvalue() and "ETA " in plain.getvalue().splitlines()[2]
+    assert plain.getvalue().splitlines()[-1].endswith("done")
+    assert tty.getvalue().count("\r") == 5
+
+
+def test_readme_cli_commands_parse_and_venv_is_activated():
+    from jaxlmg.cli import build_parser
+
+    text = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+    assert text.lstrip("# jaxlmg\n").startswith("```bash\nmake reproduce")
+    block = text.split("## Command line", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [ln.split("#")[0].strip() for ln in block.splitlines() if ln.strip()]
+    assert lines[0].startswith("source .venv/bin/activate")
+    cmds = [ln.split()[1:] for ln in lines if ln.startswith("jaxlmg ")]
+    assert len(cmds) >= 6
+    parser = build_parser()
+    for args in cmds:
+        parser.parse_args(args)  # raises CLIError (exit 2) if a README command is wrong
+    assert "JAXLMG_NO_CACHE" in text and "JAXLMG_CACHE_DIR" in text and "make clean" in text
+
+
+def test_cache_on_for_python_api_and_lazy_imports(tmp_path):
+    code = ("import sys, jax, jaxlmg, jaxlmg.cli; jaxlmg.cli.build_parser(); import jaxlmg._threshold; "
+            "print(jax.config.jax_compilation_cache_dir); "
+            "print(sorted(m for m in ('matplotlib', 'scipy', 'jaxlmg._report', 'jaxlmg._plots', "
+            "'jaxlmg._semiclassical', 'jaxlmg._goldilocks') if m in sys.modules))")
+    base = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR", "JAXLMG_NO_CACHE")}
+    for extra, want in (({"JAXLMG_CACHE_DIR": str(tmp_path / "c")}, str(tmp_path / "c")),
+                        ({"JAXLMG_NO_CACHE": "1"}, "None"),
+                        ({"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "j")}, str(tmp_path / "j")),
+                        ({"XDG_CACHE_HOME": str(tmp_path / "x")}, str(tmp_path / "x" / "jaxlmg" / "jax"))):
+        env = {**base, **extra}
+        env.pop("JAXLMG_CACHE_DIR", None) if "JAXLMG_CACHE_DIR" not in extra else None
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 0, p.stderr
+        cache, loaded = p.stdout.splitlines()
+        assert cache == want
+        assert loaded == "[]"
+
+
+def test_exported_call_roundtrip_fallbacks(tmp_path, monkeypatch):
+    """The serialised-kernel cache gives the direct result, rebuilds damaged files and
+    falls back for functions that cannot be traced."""
+    import jax.numpy as jnp
+
+    import jaxlmg._cache as cache
+
+    monkeypatch.setattr(cache, "_ENABLED", str(tmp_path))
+    monkeypatch.delenv("JAXLMG_NO_EXPORT", raising=False)
+
+    def fn(x, y):
+        return {"s": jnp.sin(x) * y, "n": jnp.asarray(3) + jnp.round(y).astype(jnp.int32)}
+
+    ref = {k: np.asarray(v) for k, v in fn(jnp.float64(0.3), jnp.float64(2.0)).items()}
+    for _ in range(2):  # export + serialise, then load
+        got = cache.exported_call("t", {"k": 1}, fn, 0.3, 2.0)
+        assert float(got["s"]) == pytest.approx(float(ref["s"]), rel=1e-15) and int(got["n"]) == 5
+    files = list((tmp_path / "jaxlmg-exported").glob("t-*.jaxexport"))
+    assert len(files) == 1
+    files[0].write_bytes(b"garbage")  # damaged: rebuilt, same answer
+    assert float(cache.exported_call("t", {"k": 1}, fn, 0.3, 2.0)["s"]) == pytest.approx(float(ref["s"]), rel=1e-15)
+    assert files[0].read_bytes() != b"garbage"
+
+    def untraceable(x):
+        return {"v": jnp.asarray(float(np.asarray(x)) * 2)}  # concretises its argument
+
+    assert float(cache.exported_call("u", {}, untraceable, 1.5)["v"]) == 3.0
+    assert list((tmp_path / "jaxlmg-exported").glob("u-*.unsupported"))
+    assert float(cache.exported_call("u", {}, untraceable, 2.5)["v"]) == 5.0
+    monkeypatch.setenv("JAXLMG_NO_EXPORT", "1")
+    assert float(cache.exported_call("t2", {}, fn, 0.3, 2.0)["s"]) == pytest.approx(float(ref["s"]), rel=1e-15)
+    assert not list((tmp_path / "jaxlmg-exported").glob("t2-*"))

@@ -146,3 +146,197 @@ def test_sweep_config_file(tmp_path, capsys):
     assert main(["sweep", "--config", str(bad), "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err
     assert "colour" in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------ adversarial suite (issue 11)
+
+import hashlib  # noqa: E402
+
+from jaxlmg._sweep import Progress, SweepError, assemble, load_spec_file  # noqa: E402,F811
+
+K3_SPEC = {"n_spins": "8,10", "field": "0.8", "dephasing": "0.01,0.1", "levels": "3", "quantities": "doublet,k3"}
+
+
+def _strict(path):
+    def bad(c):
+        raise AssertionError(f"{path}: non-JSON constant {c}")
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh, parse_constant=bad)
+
+
+@pytest.fixture(scope="module")
+def done_sweep(tmp_path_factory):
+    """One finished doublet+k3 sweep (4 points, chunks of 1) to copy and damage."""
+    out = tmp_path_factory.mktemp("sw") / "s"
+    s = run_sweep(make_grid(K3_SPEC), str(out), chunk=1, progress_stream=None)
+    assert s["complete"] and s["computed"] == 4
+    return out
+
+
+def _copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_manifest_is_strict_json_with_checksums(done_sweep):
+    m = _strict(done_sweep / "manifest.json")
+    assert m["grid"]["axes"]["dt"] == [None]  # not given: null, never NaN
+    assert sorted(m["checksums"], key=int) == ["0", "1", "2", "3"]
+    for c, digest in m["checksums"].items():
+        data = (done_sweep / "chunks" / f"chunk_{int(c):06d}.npz").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest
+
+
+def test_dt_used_and_status_names_recorded(done_sweep):
+    r = load(done_sweep / "results.npz")
+    assert np.all(np.isfinite(r["dt"]))
+    assert np.allclose(r["dt"], np.pi / (3 * r["delta_e"]), rtol=1e-12)  # the default Δt = π/(3ΔE)
+    import csv
+
+    with open(done_sweep / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4
+    assert {r["status_k3"] for r in rows} == {"OK"} and {r["status_doublet"] for r in rows} == {"OK"}
+    assert np.allclose([float(r["dt"]) for r in rows], r["dt"], rtol=1e-15)
+
+
+def test_bec_sweep_records_dt_in_seconds(tmp_path):
+    from jaxlmg import BEC
+
+    g = make_grid({**K3_SPEC, "units": "bec", "dephasing": "0.05"})
+    run_sweep(g, str(tmp_path / "b"), chunk=2, progress_stream=None)
+    r = load(tmp_path / "b" / "results.npz")
+    assert np.allclose(r["dt"], np.pi / (3 * r["delta_e"]), rtol=1e-12)  # delta_e in rad/s → dt in s
+    assert np.all(r["dt"] < 1.0) and BEC.coupling_rad_s > 1
+
+
+@pytest.mark.parametrize("damage", ["tamper", "truncate", "garbage", "unrecorded"])
+def test_damaged_chunk_is_detected_and_recomputed(done_sweep, tmp_path, damage):
+    import io
+
+    out = _copy(done_sweep, tmp_path / "s")
+    ref = load(done_sweep / "results.npz")
+    p = out / "chunks" / "chunk_000002.npz"
+    if damage == "tamper":  # a valid npz with wrong numbers
+        z = load(p)
+        z["k3"] = z["k3"] + 1.0
+        np.savez(p, **z)
+    elif damage == "truncate":
+        p.write_bytes(p.read_bytes()[: 100])
+    elif damage == "garbage":
+        p.write_bytes(b"\0" * 64)
+    else:  # written by hand / interrupted before the checksum was recorded
+        m = json.loads((out / "manifest.json").read_text())
+        del m["checksums"]["2"]
+        (out / "manifest.json").write_text(json.dumps(m))
+    # assembling the damaged directory refuses, naming the chunk
+    with pytest.raises(SweepError, match="chunk 2"):
+        assemble(str(out))
+    log = io.StringIO()
+    s = run_sweep(make_grid(K3_SPEC), str(out), chunk=1, progress_stream=None, log=log)
+    assert s["computed"] == 1 and s["recomputed"] == 1 and s["complete"]
+    assert "chunk 2" in log.getvalue() and "recomputing" in log.getvalue()
+    r = load(out / "results.npz")
+    for k in ref:
+        assert np.array_equal(ref[k], r[k], equal_nan=True), k
+
+
+def test_damaged_chunk_via_cli_exit_0_with_message(done_sweep, tmp_path, capsys):
+    from jaxlmg.cli import main
+
+    out = _copy(done_sweep, tmp_path / "s")
+    (out / "chunks" / "chunk_000000.npz").write_bytes(b"PK\x03\x04broken")
+    args = ["sweep", "-N", "8,10", "-g", "0.8", "--dephasing", "0.01,0.1", "--levels", "3", "-q", "doublet,k3",
+            "--chunk", "1", "--out", str(out)]
+    assert main(args) == 0
+    cap = capsys.readouterr()
+    assert "chunk 0" in cap.err and "recomputing" in cap.err and "1 damaged chunks recomputed" in cap.out
+    # progress: plain lines with an ETA (stderr is not a terminal here), no \r frames
+    assert "\r" not in cap.err and "[sweep]" in cap.err and "done" in cap.err
+
+
+def test_unreadable_manifest_is_a_user_error(done_sweep, tmp_path):
+    out = _copy(done_sweep, tmp_path / "s")
+    (out / "manifest.json").write_text("[1, 2")
+    with pytest.raises(SweepError, match="manifest"):
+        run_sweep(make_grid(K3_SPEC), str(out), chunk=1, progress_stream=None)
+    # --overwrite replaces it
+    s = run_sweep(make_grid(K3_SPEC), str(out), chunk=2, progress_stream=None, overwrite=True)
+    assert s["complete"] and s["computed"] == 2
+
+
+def test_lock_refuses_overwrite_while_another_process_works(done_sweep, tmp_path):
+    import fcntl
+
+    out = _copy(done_sweep, tmp_path / "s")
+    other = make_grid({"n_spins": "8", "field": "0.6"})
+    fd = os.open(out / ".lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # "another process" running the sweep in this directory
+    try:
+        with pytest.raises(SweepError, match="different sweep"):
+            run_sweep(other, str(out), chunk=1, progress_stream=None)
+        with pytest.raises(SweepError, match="in use"):
+            run_sweep(other, str(out), chunk=1, progress_stream=None, overwrite=True)
+        # the same sweep is welcome: nothing left to do
+        assert run_sweep(make_grid(K3_SPEC), str(out), chunk=1, progress_stream=None)["computed"] == 0
+    finally:
+        os.close(fd)
+    assert len(os.listdir(out / "chunks")) == 4  # nothing was deleted
+
+
+def test_same_sweep_cooperates_on_claimed_chunks(tmp_path):
+    """A chunk claimed by another process is waited for; if that process dies without
+    writing it, this one computes it."""
+    import fcntl
+
+    out = tmp_path / "s"
+    grid = make_grid(K3_SPEC)
+    os.makedirs(out / ".locks")
+    fd = os.open(out / ".locks" / "chunk_000000.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # the other process is computing chunk 0
+    seen = []
+
+    def on_chunk(c):
+        seen.append(c)
+        if c == 3:  # the other process dies: its lock goes away, chunk 0 never appears
+            os.close(fd)
+
+    s = run_sweep(grid, str(out), chunk=1, progress_stream=None, on_chunk=on_chunk)
+    assert seen == [1, 2, 3]
+    assert s["computed"] == 4 and s["complete"]
+    r = load(out / "results.npz")
+    assert list(r["index"]) == [0, 1, 2, 3] and np.all(np.isfinite(r["k3"]))
+
+
+def test_config_keys_validated_and_chunk_honoured(tmp_path, capsys):
+    from jaxlmg.cli import main
+
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('n_spins = [8, 10]\nfield = 0.6\nchunk = 1\n')
+    assert load_spec_file(str(cfg)) == {"n_spins": [8, 10], "field": 0.6, "chunk": 1}
+    assert main(["sweep", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert _strict(tmp_path / "o" / "manifest.json")["chunk"] == 1
+    assert main(["sweep", "--config", str(cfg), "--chunk", "2", "--out", str(tmp_path / "o2"), "--quiet"]) == 0
+    assert _strict(tmp_path / "o2" / "manifest.json")["chunk"] == 2  # the flag overrides the file
+    with pytest.raises(SweepError, match="chunk"):
+        make_grid({"n_spins": "8", "field": "0.6", "chunk": 3})  # not a grid key
+    with pytest.raises(SweepError, match="n_spins"):
+        make_grid({"n_spins": "1e20", "field": "0.6"})
+    with pytest.raises(SweepError, match="n_spins"):
+        make_grid({"n_spins": [8, [9]], "field": "0.6"})
+    with pytest.raises(SweepError, match="quantities"):
+        make_grid({"n_spins": "8", "field": "0.6", "quantities": 3})
+
+
+def test_progress_eta_counts_only_new_work():
+    import io
+
+    s = io.StringIO()
+    p = Progress(10, "sweep", s, min_interval=0.0)
+    p.update(6)  # six chunks were already on disk
+    p.t0 -= 4.0  # 4 s later two more are done: 2 chunks per 4 s → 2 left take 4 s
+    p.update(8)
+    assert "ETA unknown" in s.getvalue().splitlines()[0]
+    assert "ETA 4s" in s.getvalue().splitlines()[1]
