@@ -384,7 +384,8 @@ def test_single_point_queries_use_the_serialised_kernel_lists_do_not(capsys, mon
 
     monkeypatch.setattr(cache, "exported_call", spy)
     code, out, err = run(capsys, "spectrum", "-N", "10", "-g", "0.5", "--levels", "3", "--json")
-    assert code == 0, err and calls == [("spectrum", {"n": 10, "levels": 3})]
+    assert code == 0, err
+    assert calls == [("spectrum", {"n": 10, "levels": 3})]
     single = _strict_loads(out)
     calls.clear()
     code, out, err = run(capsys, "spectrum", "-N", "10", "-g", "0.5,0.6", "--levels", "3", "--json")
