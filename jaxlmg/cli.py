@@ -289,11 +289,18 @@ def _arrays(obj) -> dict:
     return {k: jnp.asarray(v) for k, v in out.items() if v is not None}
 
 
-def _point(name, static, fn, *args) -> dict:
-    """One point through a serialised, cached kernel (see jaxlmg._cache.exported_call)."""
-    from ._cache import exported_call
+_SINGLE = {"on": False}
 
-    return exported_call(name, static, fn, *args)
+
+def _point(name, static, fn, *args) -> dict:
+    """One point. A query of exactly one point goes through a serialised, cached kernel
+    (see jaxlmg._cache.exported_call); N is a constant of that program, so lists (several
+    N) call the library directly, which shares compiled kernels between N of one size bucket."""
+    if _SINGLE["on"]:
+        from ._cache import exported_call
+
+        return exported_call(name, static, fn, *args)
+    return fn(*args)
 
 
 def _check_levels(levels, n_spins, default):
@@ -547,6 +554,8 @@ def main(argv=None) -> int:
             return _cmd_sweep(a)
         if a.command == "merge":
             return _cmd_merge(a)
+        lists = [getattr(a, k, None) for k in ("n_spins", "field", "bias", "dephasing", "levels", "dt")]
+        _SINGLE["on"] = all(v is None or len(v) == 1 for v in lists)
         rows = {"spectrum": _cmd_spectrum, "doublet": _cmd_doublet, "k3": _cmd_k3,
                 "threshold": _cmd_threshold}[a.command](a)
         _print_table(rows, a.json)

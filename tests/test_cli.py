@@ -370,3 +370,26 @@ def test_exported_call_roundtrip_fallbacks(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXLMG_NO_EXPORT", "1")
     assert float(cache.exported_call("t2", {}, fn, 0.3, 2.0)["s"]) == pytest.approx(float(ref["s"]), rel=1e-15)
     assert not list((tmp_path / "jaxlmg-exported").glob("t2-*"))
+
+
+def test_single_point_queries_use_the_serialised_kernel_lists_do_not(capsys, monkeypatch):
+    import jaxlmg._cache as cache
+
+    calls = []
+    real = cache.exported_call
+
+    def spy(name, static, fn, *args):
+        calls.append((name, static))
+        return real(name, static, fn, *args)
+
+    monkeypatch.setattr(cache, "exported_call", spy)
+    code, out, err = run(capsys, "spectrum", "-N", "10", "-g", "0.5", "--levels", "3", "--json")
+    assert code == 0, err
+    assert calls == [("spectrum", {"n": 10, "levels": 3})]
+    single = _strict_loads(out)
+    calls.clear()
+    code, out, err = run(capsys, "spectrum", "-N", "10", "-g", "0.5,0.6", "--levels", "3", "--json")
+    assert code == 0 and calls == []
+    both = _strict_loads(out)
+    assert [r["energy"] for r in both[:3]] == pytest.approx([r["energy"] for r in single], abs=1e-12)
+    assert [r["parity"] for r in single] == [1, -1, 1]  # h = 0: parity-block solver, exact labels
