@@ -1,0 +1,4 @@
+"""Landau–Zener bias sweeps of the LMG model: coherent, dephased, and the classical Model-A foil (seed 001 §7.2, P4)."""
+
+from ._unitary import SweepResult, coherent_sweep, linear_schedule
+from ._open import dephased_sweep
