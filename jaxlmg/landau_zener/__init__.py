@@ -2,3 +2,5 @@
 
 from ._unitary import SweepResult, coherent_sweep, linear_schedule
 from ._open import dephased_sweep
+from ._classical import (ClassicalSweepResult, KramersCheck, classical_sweep, default_mobility,
+                         free_energy_minimum, generator_relaxation_rate, kramers_check)
