@@ -52,7 +52,7 @@ def _density_point(tau, dh, bias, dephasing, n_steps, basis, schedule):
     p_side = jnp.real(jnp.sum(side * rho.T))
     g = _ground_state(energies, jz, h_end)
     p_exc = 1.0 - jnp.real(g @ rho @ g)
-    return p_side, p_exc
+    return p_exc, p_side
 
 
 def dephased_sweep(n_spins: int, field: float, tau_q, sweep_amplitude, dephasing, *, bias=0.0,
