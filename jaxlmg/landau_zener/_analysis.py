@@ -58,12 +58,14 @@ def fit_decay_rate(tau_q, p, *, p_range=(1e-8, 0.8)):
     return float(k), float(c), use
 
 
-def fit_crossover_time(tau_q, p_dephased, p_coherent):
-    r"""Crossover time τ× of the phenomenological interpolation P = ½ + (P_coh − ½) e^{−τQ/τ×}.
+def fit_crossover_time(tau_q, p_dephased, p_coherent, *, p_limit: float = 1.0):
+    r"""Crossover time τ× of the interpolation P = P_lim − (P_lim − P_coh) e^{−τQ/τ×}.
 
-    P_coh is the coherent P_error at the same τQ; τ× is fitted by least squares in ln τ× (scipy,
-    bounded to [τQ_min/100, 100 τQ_max]). Short sweeps (τQ ≪ τ×) follow the coherent curve, long
-    ones the dephasing-dominated limit ½. Returns NaN if no point is finite.
+    P_coh is the coherent P_error at the same τQ and P_lim the dephasing-dominated long-sweep
+    limit: 1 for ``p_error`` (population leaves the instantaneous ground state: incoherent
+    tunnelling plus heating by the collective noise), ½ for ``p_well`` (the two wells equally
+    populated). τ× is fitted by least squares in ln τ× (grid search then scipy bounded, within
+    [τQ_min/100, 100 τQ_max]). Returns NaN if no point is finite.
     """
     from scipy.optimize import minimize_scalar
 
@@ -76,7 +78,7 @@ def fit_crossover_time(tau_q, p_dephased, p_coherent):
     t, pd, pc = tau[ok], pd[ok], pc[ok]
 
     def loss(lt):
-        return float(np.sum((0.5 + (pc - 0.5) * np.exp(-t / np.exp(lt)) - pd) ** 2))
+        return float(np.sum((p_limit - (p_limit - pc) * np.exp(-t / np.exp(lt)) - pd) ** 2))
 
     lo, hi = np.log(t.min() / 100.0), np.log(t.max() * 100.0)
     grid = np.linspace(lo, hi, 200)
@@ -84,6 +86,28 @@ def fit_crossover_time(tau_q, p_dephased, p_coherent):
     step = grid[1] - grid[0]
     res = minimize_scalar(loss, bounds=(max(lo, best - step), min(hi, best + step)), method="bounded")
     return float(np.exp(res.x))
+
+
+def optimal_sweep_time(tau_q, p):
+    r"""(τQ_opt, P_min): minimum of P_error(τQ) by a parabola in (ln τQ, ln P) through the best grid point.
+
+    At an end of the grid the end point itself is returned. NaN if no point is finite and > 0.
+    """
+    tau = np.asarray(tau_q, np.float64)
+    p = np.asarray(p, np.float64)
+    ok = np.isfinite(p) & (p > 0)
+    if not ok.any():
+        return float("nan"), float("nan")
+    tau, p = tau[ok], p[ok]
+    i = int(np.argmin(p))
+    if i == 0 or i == len(p) - 1:
+        return float(tau[i]), float(p[i])
+    x, y = np.log(tau[i - 1:i + 2]), np.log(p[i - 1:i + 2])
+    a, b, c = np.polyfit(x, y, 2)
+    if a <= 0:
+        return float(tau[i]), float(p[i])
+    xm = float(np.clip(-b / (2 * a), x[0], x[2]))
+    return float(np.exp(xm)), float(np.exp(np.polyval([a, b, c], xm)))
 
 
 class Eq17Comparison(eqx.Module):
@@ -140,7 +164,9 @@ def crossover_table(n_spins: int = 370, field: float = 0.95, *, tau_q_ms=None, d
 
     Returns a JSON-serialisable dict: inputs, ``p_error[γφ][τQ]`` and ``p_well[γφ][τQ]`` (quantum),
     ``p_eq17``/``p_dressed`` [τQ], ``p_classical`` [τQ], ``crossover_ms`` [γφ] (fit of
-    :func:`fit_crossover_time`; NaN for γφ = 0), ``t2_ms`` [γφ] (2/(γφ (2J01)²), the doublet
+    :func:`fit_crossover_time` to ``p_error`` with limit 1; NaN for γφ = 0), ``crossover_well_ms``
+    (the same for ``p_well`` with limit ½), ``optimal_tau_q_ms``/``min_p_error`` [γφ]
+    (:func:`optimal_sweep_time`), ``t2_ms`` [γφ] (2/(γφ (2J01)²), the doublet
     coherence time of the collective bath), ``max_error``, window and Kramers numbers.
     """
     ensure_x64()
@@ -159,7 +185,12 @@ def crossover_table(n_spins: int = 370, field: float = 0.95, *, tau_q_ms=None, d
     pdr = np.exp(-np.pi * de**2 * tau / (8.0 * j01 * dh))
     coh = p[int(np.argmin(gam))] if np.any(gam == 0) else np.asarray(
         coherent_sweep(n_spins, field, tau, dh, levels=levels, max_step=max_step).p_error)
+    pw = np.asarray(r.p_well)
+    coh_w = pw[int(np.argmin(gam))] if np.any(gam == 0) else None
     cross = [float("nan") if gi == 0 else fit_crossover_time(tau_ms, row, coh) for gi, row in zip(gam, p)]
+    cross_w = [float("nan") if (gi == 0 or coh_w is None) else fit_crossover_time(tau_ms, row, coh_w, p_limit=0.5)
+               for gi, row in zip(gam, pw)]
+    opt = [optimal_sweep_time(tau_ms, row) for row in p]
     with np.errstate(divide="ignore"):
         t2 = np.where(gam > 0, 2.0 / (np.where(gam > 0, gam, 1.0) * (2.0 * j01) ** 2) * 1e3, np.inf)
     out = {
@@ -169,7 +200,8 @@ def crossover_table(n_spins: int = 370, field: float = 0.95, *, tau_q_ms=None, d
         "window_rad_s": [float(units.energy_to_rad_s(de / (2.0 * half_nm))),
                          float(units.energy_to_rad_s(spinodal(field).h_sp))],
         "p_error": p.tolist(), "p_well": np.asarray(r.p_well).tolist(), "p_eq17": p17.tolist(),
-        "p_dressed": pdr.tolist(), "crossover_ms": cross, "t2_ms": [float(x) for x in t2],
+        "p_dressed": pdr.tolist(), "crossover_ms": cross, "crossover_well_ms": cross_w,
+        "optimal_tau_q_ms": [o[0] for o in opt], "min_p_error": [o[1] for o in opt], "t2_ms": [float(x) for x in t2],
         "max_error": float(np.nanmax(np.asarray(r.error))),
         "status": np.asarray(r.status).tolist(),
     }
