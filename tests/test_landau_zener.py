@@ -138,7 +138,8 @@ def test_batch_independence(perm):
     pb = dephased_sweep(3, 0.5, tau[perm], dh[perm], gam[perm], max_step=0.05)
     one = dephased_sweep(3, 0.5, tau[perm[0]], dh[perm[0]], gam[perm[0]], max_step=0.05)
     assert np.array_equal(np.asarray(pb.p_error), np.asarray(full.p_error)[perm])
-    assert float(one.p_error) == float(np.asarray(full.p_error)[perm[0]])
+    # a batch of one compiles to a different (unbatched) kernel: equal to rounding
+    assert abs(float(one.p_error) - float(np.asarray(full.p_error)[perm[0]])) <= 1e-12
 
 
 def test_forward_gradient_matches_finite_differences():
