@@ -256,6 +256,7 @@ def generator_relaxation_rate(potential, rate):
     """
     from scipy.linalg import eigvalsh_tridiagonal
 
+    ensure_x64()
     phi = np.asarray(potential, np.float64)
     lower, diag, upper = (np.asarray(a) for a in _generator(jnp.asarray(phi), rate))
     off = np.sqrt(lower[1:] * upper[:-1])
