@@ -159,6 +159,28 @@ def test_forward_gradient_matches_finite_differences():
         assert abs(float(dp) - fd) <= 1e-5 * max(1.0, abs(fd))
 
 
+@pytest.mark.parametrize("kind", ["coherent", "classical"])
+def test_forward_gradient_coherent_and_classical(kind):
+    if kind == "coherent":
+        def p(tau, dh, bias):
+            return coherent_sweep(3, 0.5, tau, dh, bias=bias, max_step=0.05, min_steps=400).p_error
+        x = (20.0, 0.8, 0.05)
+    else:
+        def p(tau, dh, bias):
+            return classical_sweep(40, 0.9, tau, dh, bias=bias, temperature=0.05, mobility=5.0, n_grid=32,
+                                   max_step=0.5, min_steps=60).p_error
+        x = (30.0, 0.2, 0.01)
+    args = tuple(jnp.asarray(v) for v in x)
+    for i in range(3):
+        tangent = tuple(jnp.asarray(1.0 if j == i else 0.0) for j in range(3))
+        _, dp = jax.jvp(p, args, tangent)
+        eps = 1e-5 * max(abs(x[i]), 1e-2)
+        xp = tuple(v + (eps if j == i else 0.0) for j, v in enumerate(x))
+        xm = tuple(v - (eps if j == i else 0.0) for j, v in enumerate(x))
+        fd = (float(p(*xp)) - float(p(*xm))) / (2 * eps)
+        assert abs(float(dp) - fd) <= 1e-5 * max(1.0, abs(fd))
+
+
 def test_bad_input_raises_value_error_naming_parameter():
     with pytest.raises(ValueError, match="tau_q"):
         coherent_sweep(4, 0.5, -1.0, 0.5)

@@ -69,6 +69,11 @@ def default_mobility(field, *, temperature, coupling: float = 1.0):
     Γeff = 2Jm* / √(f''(m_min) |f''(0)|) (dimensionless when f, t are in units of J, 1/J).
     """
     ensure_x64()
+    return _default_mobility(jnp.asarray(field, jnp.float64), jnp.asarray(temperature, jnp.float64), float(coupling))
+
+
+@functools.partial(jax.jit, static_argnames=("coupling",))
+def _default_mobility(field, temperature, coupling):
     mmin = free_energy_minimum(field, temperature=temperature, coupling=coupling)
     c_min = _d2fdm2(mmin, field, temperature, 0.0, coupling)
     c_top = _d2fdm2(jnp.asarray(0.0), field, temperature, 0.0, coupling)
