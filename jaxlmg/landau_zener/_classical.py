@@ -73,11 +73,18 @@ def default_mobility(field, *, temperature, coupling: float = 1.0):
 
 
 @functools.partial(jax.jit, static_argnames=("coupling",))
-def _default_mobility(field, temperature, coupling):
+def _landscape(field, temperature, coupling):
+    """(m_min, f''(m_min), f''(0), f(0) − f(m_min)) of Eq. (2) at h = 0 (one compiled call)."""
     mmin = free_energy_minimum(field, temperature=temperature, coupling=coupling)
     c_min = _d2fdm2(mmin, field, temperature, 0.0, coupling)
-    c_top = _d2fdm2(jnp.asarray(0.0), field, temperature, 0.0, coupling)
-    w0 = 2.0 * coupling * jnp.sqrt(jnp.clip(1.0 - (jnp.asarray(field) / coupling) ** 2, 0.0, None))
+    c_top = _d2fdm2(jnp.zeros_like(mmin), field, temperature, 0.0, coupling)
+    fe = lambda x: mean_field_free_energy(x, field, temperature=temperature, coupling=coupling)  # noqa: E731
+    return mmin, c_min, c_top, fe(jnp.zeros_like(mmin)) - fe(mmin)
+
+
+def _default_mobility(field, temperature, coupling):
+    _, c_min, c_top, _ = _landscape(field, temperature, coupling)
+    w0 = 2.0 * coupling * jnp.sqrt(jnp.clip(1.0 - (field / coupling) ** 2, 0.0, None))
     return w0 / jnp.sqrt(c_min * jnp.abs(c_top))
 
 
@@ -287,11 +294,8 @@ def kramers_check(n_spins: int, field: float, *, temperature: float, mobility=No
     m, dx = _grid(n_grid)
     phi = _potential(m, 0.0, n, f, t, coupling)
     lam = generator_relaxation_rate(phi, mobility * t / n / dx**2)
-    mmin = free_energy_minimum(f, temperature=t, coupling=coupling)
-    fe = lambda x: mean_field_free_energy(x, f, temperature=t, coupling=coupling)  # noqa: E731
-    barrier = n * (fe(0.0) - fe(mmin)) / t
-    c_min = _d2fdm2(mmin, f, t, 0.0, coupling)
-    c_top = _d2fdm2(jnp.asarray(0.0), f, t, 0.0, coupling)
+    mmin, c_min, c_top, df0 = _landscape(jnp.asarray(f), jnp.asarray(t), coupling)
+    barrier = n * df0 / t
     tau50 = 2.0 * jnp.pi / (mobility * jnp.sqrt(c_min * jnp.abs(c_top))) * jnp.exp(barrier)
     w0 = 2.0 * coupling * np.sqrt(1.0 - (f / coupling) ** 2)
     return KramersCheck(
