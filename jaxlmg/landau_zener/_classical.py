@@ -199,7 +199,7 @@ def _check_classical(n_spins, field, temperature, coupling, n_grid):
 
 def classical_sweep(n_spins: int, field: float, tau_q, sweep_amplitude, *, temperature: float, mobility=None,
                     bias=0.0, coupling: float = 1.0, schedule: Callable = linear_schedule, n_grid: int = 400,
-                    max_step: float = 2.0, tolerance: float = 1e-4, min_steps: int = 16) -> ClassicalSweepResult:
+                    max_step: float = 0.5, tolerance: float = 1e-4, min_steps: int = 16) -> ClassicalSweepResult:
     r"""P_error^class(τQ, Δh) of the Model-A Fokker–Planck foil under h(t) = bias + Δh s(t/τQ).
 
     Parameters
@@ -215,7 +215,8 @@ def classical_sweep(n_spins: int, field: float, tau_q, sweep_amplitude, *, tempe
     n_grid : int
         Finite-volume cells on m ∈ [−1, 1] (even; default 400).
     max_step, tolerance, min_steps
-        Step control as in :func:`coherent_sweep` (``max_step`` in ħ/J, default 2).
+        Step control as in :func:`coherent_sweep` (``max_step`` in ħ/J, default 0.5; the slide past
+        the spinodal needs ≲ 0.5, quasi-static sweeps converge with larger steps).
 
     Returns
     -------
