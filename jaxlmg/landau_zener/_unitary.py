@@ -13,7 +13,8 @@ splitting error acts only through the nested commutators [H0, [H0, Jz]], whose m
 (E_i − E_j)² ⟨i|Jz|j⟩ are of order ΔE² for the tunnel doublet: the Landau–Zener coupling itself
 is integrated with a relative error ~ (ΔE δt)²/24, and intra-well excitations with
 ~ (ω δt)²/24. Error control: every point is integrated with n and 2n steps
-(n = ⌈τQ/``max_step``⌉). The splitting is symmetric (its error series is even in δt), so the
+(n = ⌈τQ/``max_step``⌉; points whose estimate exceeds ``tolerance`` are redone alone with 4n,
+up to twice, outside ``jit``). The splitting is symmetric (its error series is even in δt), so the
 returned value is the Richardson extrapolation P_2n + (P_2n − P_n)/3 (4th order), and
 |P_2n − P_n|/3 — the error of P_2n, a conservative bound for the extrapolated value — is returned
 as ``error``; points above ``tolerance`` are NaN with ``Status.NOT_CONVERGED``.
@@ -170,7 +171,7 @@ def _vec_adapter(t, a, b, x, n, basis, schedule):
 
 
 def run_sweeps(point, n_spins, field, tau_q, sweep_amplitude, extra, *, bias, coupling, levels, schedule,
-               max_step, tolerance, min_steps) -> SweepResult:
+               max_step, tolerance, min_steps, refinements=2) -> SweepResult:
     """Shared driver of the unitary and open sweeps (broadcast, validate, vmap, status)."""
     n, f, coupling, levels = _check_static(n_spins, field, coupling, levels)
     max_step, tolerance, min_steps = _check_step(max_step, tolerance, min_steps)
@@ -188,6 +189,17 @@ def run_sweeps(point, n_spins, field, tau_q, sweep_amplitude, extra, *, bias, co
     steps = jnp.maximum(min_steps, jnp.ceil(jax.lax.stop_gradient(flat[0]) / max_step)).astype(jnp.int64)
     p, pw, err = _batched(*flat, steps, basis, schedule, point)
     ok = jnp.isfinite(p) & jnp.isfinite(pw) & jnp.isfinite(err) & (err <= tolerance)
+    # Points above tolerance are redone alone with 4× the steps (up to ``refinements`` times): a point's
+    # answer depends only on its own parameters, never on its batch.
+    for _ in range(refinements):
+        if isinstance(p, jax.core.Tracer) or bool(jnp.all(ok)):
+            break
+        bad = np.flatnonzero(~np.asarray(ok))
+        steps = steps.at[bad].multiply(4)
+        sub = [a[bad] for a in flat]
+        p2, pw2, err2 = _batched(*sub, steps[bad], basis, schedule, point)
+        p, pw, err = p.at[bad].set(p2), pw.at[bad].set(pw2), err.at[bad].set(err2)
+        ok = jnp.isfinite(p) & jnp.isfinite(pw) & jnp.isfinite(err) & (err <= tolerance)
     status = jnp.where(ok, int(Status.OK), int(Status.NOT_CONVERGED))
     nan = jnp.nan
     return SweepResult(
