@@ -42,11 +42,11 @@ def as_float_array(name: str, value: Any) -> np.ndarray:
 
 
 def invalid_real(name: str, value: Any, *, minimum: float | None = None, strict: bool = False,
-                 maximum: float | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+                 maximum: float | None = None, allow_inf: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
     """Return (array, bad-mask, rule) for a real parameter with an allowed range."""
     arr = as_float_array(name, value)
-    bad = ~np.isfinite(arr)
-    rule = "finite"
+    bad = np.isnan(arr) if allow_inf else ~np.isfinite(arr)
+    rule = "not NaN" if allow_inf else "finite"
     if minimum is not None:
         bad |= (arr <= minimum) if strict else (arr < minimum)
         rule = f"finite and {'>' if strict else '>='} {minimum:g}"
@@ -57,8 +57,8 @@ def invalid_real(name: str, value: Any, *, minimum: float | None = None, strict:
 
 
 def check_real(name: str, value: Any, *, minimum: float | None = None, strict: bool = False,
-               maximum: float | None = None) -> np.ndarray:
-    arr, bad, rule = invalid_real(name, value, minimum=minimum, strict=strict, maximum=maximum)
+               maximum: float | None = None, allow_inf: bool = False) -> np.ndarray:
+    arr, bad, rule = invalid_real(name, value, minimum=minimum, strict=strict, maximum=maximum, allow_inf=allow_inf)
     if np.any(bad):
         raise ValueError(_describe_bad(name, arr, bad, rule))
     return arr
@@ -131,7 +131,7 @@ def is_traced(x: Any) -> bool:
 
 
 def real_arg(name: str, value: Any, *, minimum: float | None = None, strict: bool = False,
-             maximum: float | None = None, strict_max: bool = False):
+             maximum: float | None = None, strict_max: bool = False, allow_inf: bool = False):
     """``(x, ok)``: ``x`` a float64 jnp array; ``ok`` None (concrete, validated) or a traced bool mask.
 
     Concrete values outside the range raise ``ValueError``; traced values are returned
@@ -143,13 +143,13 @@ def real_arg(name: str, value: Any, *, minimum: float | None = None, strict: boo
         if not (jnp.issubdtype(value.dtype, jnp.floating) or jnp.issubdtype(value.dtype, jnp.integer)):
             raise ValueError(f"{name} must be a real number or array of real numbers; got a traced {value.dtype}")
         x = jnp.asarray(value, jnp.float64)
-        ok = jnp.isfinite(x)
+        ok = ~jnp.isnan(x) if allow_inf else jnp.isfinite(x)
         if minimum is not None:
             ok = ok & ((x > minimum) if strict else (x >= minimum))
         if maximum is not None:
             ok = ok & ((x < maximum) if strict_max else (x <= maximum))
         return x, ok
-    arr = check_real(name, value, minimum=minimum, strict=strict, maximum=maximum)
+    arr = check_real(name, value, minimum=minimum, strict=strict, maximum=maximum, allow_inf=allow_inf)
     if maximum is not None and strict_max and np.any(arr >= maximum):
         raise ValueError(_describe_bad(name, arr, arr >= maximum, f"< {maximum:g}"))
     return jnp.asarray(arr), None
