@@ -132,7 +132,8 @@ def is_traced(x: Any) -> bool:
 
 def real_arg(name: str, value: Any, *, minimum: float | None = None, strict: bool = False,
              maximum: float | None = None, strict_max: bool = False, allow_inf: bool = False):
-    """``(x, ok)``: ``x`` a float64 jnp array; ``ok`` None (concrete, validated) or a traced bool mask.
+    """``(x, ok)``: ``x`` a float64 array (numpy if concrete, jnp if traced); ``ok`` None
+    (concrete, validated) or a traced bool mask.
 
     Concrete values outside the range raise ``ValueError``; traced values are returned
     together with the mask of points inside the range.
@@ -152,7 +153,7 @@ def real_arg(name: str, value: Any, *, minimum: float | None = None, strict: boo
     arr = check_real(name, value, minimum=minimum, strict=strict, maximum=maximum, allow_inf=allow_inf)
     if maximum is not None and strict_max and np.any(arr >= maximum):
         raise ValueError(_describe_bad(name, arr, arr >= maximum, f"< {maximum:g}"))
-    return jnp.asarray(arr), None
+    return arr, None  # numpy: stays concrete (inspectable) even inside a jit trace
 
 
 def count_arg(name: str, value: Any, *, minimum: int = 1):
@@ -168,7 +169,7 @@ def count_arg(name: str, value: Any, *, minimum: int = 1):
         bad = ~np.isfinite(arr) | (arr < minimum) | (np.round(arr) != arr) | (arr > N_SPINS_MAX)
     if np.any(bad):
         raise ValueError(_describe_bad(name, arr, bad, f"an integer in [{minimum}, {N_SPINS_MAX:.0e}]"))
-    return jnp.asarray(arr), None
+    return arr, None
 
 
 def all_ok(*oks):
@@ -186,7 +187,7 @@ def nan_unless(ok, value):
     import jax.numpy as jnp
 
     if ok is None:
-        return value
+        return jnp.asarray(value)
     return jnp.where(ok, value, jnp.nan)
 
 
