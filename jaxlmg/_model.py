@@ -135,7 +135,8 @@ def lmg_tridiagonal(n_spins: int, field, bias=0.0, *, coupling=1.0):
 def lmg_hamiltonian(n_spins: int, field, bias=0.0, *, coupling=1.0) -> Float[Array, "d d"]:
     """Dense H = -(2J/N) Jz² - 2Γ Jx - 2h Jz."""
     d, e = lmg_tridiagonal(n_spins, field, bias, coupling=coupling)
-    return jnp.diag(d) + jnp.diag(e, 1) + jnp.diag(e, -1)
+    h = jnp.diag(d) + jnp.diag(e, 1) + jnp.diag(e, -1)
+    return jnp.where(jnp.isnan(d[0]) | jnp.isnan(e[0]), jnp.nan, h)  # invalid traced input: all NaN
 
 
 def mean_field_order_parameter(field, *, coupling=1.0):

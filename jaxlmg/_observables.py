@@ -233,9 +233,17 @@ def doublet_factors(n_spins, field, *, dephasing=None, coupling=1.0, on_invalid:
     g_b = jnp.where(bad, 0.5, jnp.broadcast_to(g, shape).reshape(-1) / c)
     # N = 1 has only two levels: compute it apart so that the others keep their third level.
     parts = []
+    traced = is_traced(g_b)
     for sel, lv in ((np.nonzero(n_b >= 2)[0], 3), (np.nonzero(n_b == 1)[0], 2)):
         if sel.size:
-            spec = spectrum(n_b[sel], g_b[sel], levels=lv)
+            if traced and lv == 2:
+                # The traced spectrum path sizes its matrices by the largest N of the call;
+                # an N = 1 group alone has empty off-diagonals there, so give it one extra
+                # (discarded) N = 2 point: the N = 1 rows themselves do not depend on it.
+                spec = spectrum(np.append(n_b[sel], 2), jnp.append(g_b[sel], 0.5), levels=lv)
+                spec = jax.tree_util.tree_map(lambda a: a[:-1] if jnp.ndim(a) else a, spec)
+            else:
+                spec = spectrum(n_b[sel], g_b[sel], levels=lv)
             parts.append((sel, _doublet_math(spec)))
     keys = list(parts[0][1])
     out = {}
