@@ -122,7 +122,7 @@ def coherent_k3(n_spins: int, field, *, levels: int | None = None, dt=None, coup
     _scalar("field", f)
     _scalar("coupling", c)
     lv = n + 1 if levels is None else check_levels(levels, n + 1, minimum=2)
-    e, _, q, status = lg_operators(n, f / c, lv)
+    e, _, q, status = lg_operators(n, jnp.asarray(f / c), lv)  # jnp: traced path under an outer jit
     e = e * c
     if not is_traced(status) and int(status) != Status.OK:
         raise ValueError(f"tunnel splitting not resolved in float64 at n_spins={n}, field={field}")
@@ -215,7 +215,7 @@ def t2_lindblad(dephasing, n_spins: int, field, *, levels: int = 5, coupling=1.0
     _scalar("field", f)
     _scalar("coupling", c)
     lv = check_levels(levels, n + 1, minimum=2)
-    e, jz, _, status = lg_operators(n, f / c, lv)
+    e, jz, _, status = lg_operators(n, jnp.asarray(f / c), lv)  # jnp: traced path under an outer jit
     good = status == Status.OK
     e = jnp.where(good, e * c, jnp.arange(lv, dtype=jnp.float64))
     ee, eo, b, _ = split_parity(e, jz)
