@@ -189,7 +189,7 @@ def fit_instanton_prefactor(field, *, n_min: int = 50, n_max: int = 500, even_on
 
 def _lambertw_m1_newton(z):
     """Lower branch W_{-1}(z) for z ∈ [-1/e, 0) by Halley iterations (NaN outside)."""
-    inside = (z >= -jnp.exp(-1.0)) & (z < 0)
+    inside = (z >= -jnp.exp(-1.0) * (1.0 + 4.0 * jnp.finfo(jnp.float64).eps)) & (z < 0)  # -1/e rounded either way
     zs = jnp.where(inside, z, -0.1)
     p = -jnp.sqrt(jnp.clip(2.0 * (1.0 + jnp.e * zs), 0.0, None))
     near = -1.0 + p - p**2 / 3.0 + 11.0 / 72.0 * p**3  # branch-point series
