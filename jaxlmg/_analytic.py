@@ -16,9 +16,10 @@ All energies/rates in units of J, times in ħ/J.
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from ._config import ensure_x64
 from ._leggett_garg import lg_operators
@@ -26,19 +27,44 @@ from ._lindblad import odd_generator, split_parity
 from ._model import mean_field_order_parameter
 from ._observables import doublet_factors
 from ._status import Status
-from ._validate import check_levels, check_n_spins, check_real
+from ._validate import all_ok, check_levels, check_n_spins, count_arg, is_traced, nan_unless, real_arg, safe
+
+
+def _real(name, value, fallback=1.0, **kw):
+    x, ok = real_arg(name, value, **kw)
+    return safe(ok, x, fallback), ok
+
+
+def _scalar(name, x):
+    if jnp.ndim(x) != 0:
+        raise ValueError(f"{name} must be a scalar here (use jax.vmap for batches); got shape {jnp.shape(x)}")
 
 
 def two_level_k3(q01_sq, t2, delta_e, dt=None):
-    """Eq. 21 → K3 = 2C(τ) - C(τ2τ) with C(t) = Q01² cos(ΔE t) e^{-t/T2} (Eq. 22 at τ = π/(3ΔE)).
+    """Eq. 21 → K3 = 2C(τ) - C(2τ) with C(t) = Q01² cos(ΔE t) e^{-t/T2} (Eq. 22 at τ = π/(3ΔE)).
 
-    ``t2`` = ∞ gives the coherent ceiling 1.5 Q01² at the default τ."""
-    q01_sq = jnp.asarray(q01_sq, jnp.float64)
-    de = jnp.asarray(delta_e, jnp.float64)
-    tau = jnp.pi / (3.0 * de) if dt is None else jnp.asarray(dt, jnp.float64)
-    rate = 1.0 / jnp.asarray(t2, jnp.float64)
-    c = lambda t: q01_sq * jnp.cos(de * t) * jnp.exp(-t * rate)
-    return 2.0 * c(tau) - c(2.0 * tau)
+    Parameters
+    ----------
+    q01_sq : float or array
+        Q01² in [0, 1].
+    t2 : float or array
+        T2 > 0 (ħ/J); ``inf`` gives the coherent ceiling 1.5 Q01² at the default τ.
+    delta_e : float or array
+        ΔE > 0 (units of J).
+    dt : float or array, optional
+        Measurement interval τ > 0 (default π/(3ΔE)).
+    """
+    ensure_x64()
+    q, ok_q = _real("q01_sq", q01_sq, 0.5, minimum=0.0, maximum=1.0)
+    t2v, ok_t2 = real_arg("t2", t2, minimum=0.0, strict=True, allow_inf=True)
+    de, ok_de = _real("delta_e", delta_e, minimum=0.0, strict=True)
+    if dt is None:
+        tau, ok_dt = jnp.pi / (3.0 * de), None
+    else:
+        tau, ok_dt = _real("dt", dt, minimum=0.0, strict=True)
+    rate = 1.0 / safe(ok_t2, t2v, 1.0)
+    c = lambda t: q * jnp.cos(de * t) * jnp.exp(-t * rate)
+    return nan_unless(all_ok(ok_q, ok_t2, ok_de, ok_dt), 2.0 * c(tau) - c(2.0 * tau))
 
 
 def xi_threshold(q01_sq):
@@ -61,67 +87,143 @@ class CoherentK3(eqx.Module):
     gap_ratio: Float[Array, "m"]  # ΔE_k0/ΔE_10
     q_sq: Float[Array, "m"]  # Q_k0²
     contribution: Float[Array, "m"]  # ΔK3^(k)
+    status: Int[Array, ""] = eqx.field(default_factory=lambda: jnp.asarray(0, jnp.int32))
 
 
-def coherent_k3(n_spins: int, field: float, *, levels: int | None = None, dt=None, coupling: float = 1.0) -> CoherentK3:
+def coherent_k3(n_spins: int, field, *, levels: int | None = None, dt=None, coupling=1.0) -> CoherentK3:
     """Coherent-limit multi-level K3 (Eq. 25) on the lowest ``levels`` states (all N+1 if None).
+
+    Parameters
+    ----------
+    n_spins : int
+        N ≥ 1 (scalar, concrete).
+    field : float
+        Γ > 0 (scalar, may be traced).
+    levels : int, optional
+        Number of levels in [2, N+1] (static; all N+1 if None).
+    dt : float, optional
+        τ > 0 (default π/(3ΔE_10); may be traced).
+    coupling : float
+        J > 0 (may be traced).
+
+    A concrete point whose doublet is not resolved in float64 raises ``ValueError``; under
+    tracing (or for invalid traced inputs) the result is NaN with ``status`` UNRESOLVED /
+    INVALID_INPUT.
 
     At N = 370, Γ/J = 0.95 the terms reproduce Remark 12 (k = 1…9: 1.415, 0.028, 0.013,
     -0.010, -0.009); the sum is 1.4436 for n = 5 and 1.4379 with all 371 levels."""
     ensure_x64()
-    n = int(check_n_spins(n_spins))
-    f = float(check_real("field", field, minimum=0.0))
+    n = check_n_spins(n_spins)
+    if n.ndim != 0:
+        raise ValueError(f"n_spins must be a single integer here; got shape {n.shape}")
+    n = int(n)
+    f, ok_f = _real("field", field, 0.5, minimum=0.0, strict=True)
+    c, ok_c = _real("coupling", coupling, minimum=0.0, strict=True)
+    _scalar("field", f)
+    _scalar("coupling", c)
     lv = n + 1 if levels is None else check_levels(levels, n + 1, minimum=2)
-    e, _, q, status = lg_operators(n, f, lv, coupling=coupling)
-    if int(status) != Status.OK:
-        raise ValueError(f"tunnel splitting not resolved in float64 at n_spins={n}, field={f}")
-    e = np.asarray(e)
-    q0 = np.asarray(q)[0]
+    e, _, q, status = lg_operators(n, jnp.asarray(f / c), lv)  # jnp: traced path under an outer jit
+    e = e * c
+    if not is_traced(status) and int(status) != Status.OK:
+        raise ValueError(f"tunnel splitting not resolved in float64 at n_spins={n}, field={field}")
+    ok = all_ok(ok_f, ok_c)
+    status = jnp.where(ok, status, int(Status.INVALID_INPUT)) if ok is not None else status
+    good = status == Status.OK
     k = np.arange(1, lv, 2)
     dek = e[k] - e[0]
-    tau = np.pi / (3.0 * dek[0]) if dt is None else float(dt)
-    q2 = q0[k] ** 2
-    contrib = q2 * (2.0 * np.cos(dek * tau) - np.cos(2.0 * dek * tau))
-    return CoherentK3(k3=jnp.asarray(contrib.sum()), levels=jnp.asarray(k), gap_ratio=jnp.asarray(dek / dek[0]),
-                      q_sq=jnp.asarray(q2), contribution=jnp.asarray(contrib))
+    dek = jnp.where(good, dek, jnp.arange(1, k.size + 1, dtype=jnp.float64))
+    if dt is None:
+        tau, ok_dt = jnp.pi / (3.0 * dek[0]), None
+    else:
+        tau, ok_dt = _real("dt", dt, minimum=0.0, strict=True)
+        _scalar("dt", tau)
+        if ok_dt is not None:
+            status = jnp.where(ok_dt, status, int(Status.INVALID_INPUT))
+            good = good & ok_dt
+    q2 = q[0][k] ** 2
+    contrib = q2 * (2.0 * jnp.cos(dek * tau) - jnp.cos(2.0 * dek * tau))
+    nan = lambda a: jnp.where(good, a, jnp.nan)
+    return CoherentK3(k3=nan(jnp.sum(contrib)), levels=jnp.asarray(k), gap_ratio=nan(dek / dek[0]),
+                      q_sq=nan(q2), contribution=nan(contrib), status=jnp.asarray(status, jnp.int32))
 
 
-def t2_collective(dephasing, n_spins, field, *, coupling: float = 1.0):
-    """Level A mean-field coherence time, Eq. 13: 1/T2coll = m*² N² γφ / 2."""
-    g = check_real("dephasing", dephasing, minimum=0.0)
-    n = check_n_spins(n_spins).astype(np.float64)
-    f = check_real("field", field, minimum=0.0)
-    m = mean_field_order_parameter(jnp.asarray(f), coupling=coupling)
-    return 1.0 / (m**2 * n**2 * g / 2.0)
+def t2_collective(dephasing, n_spins, field, *, coupling=1.0):
+    """Level A mean-field coherence time, Eq. 13: 1/T2coll = m*² N² γφ / 2.
+
+    ``dephasing`` γφ ≥ 0 (T2 = ∞ at 0 or in the disordered phase), ``n_spins`` N ≥ 1,
+    ``field`` Γ ≥ 0, ``coupling`` J > 0; all broadcast and may be traced."""
+    ensure_x64()
+    g, ok_g = _real("dephasing", dephasing, minimum=0.0)
+    n, ok_n = count_arg("n_spins", n_spins)
+    n = safe(ok_n, n, 2.0)
+    m = mean_field_order_parameter(field, coupling=coupling)
+    return nan_unless(all_ok(ok_g, ok_n), 1.0 / (m**2 * n**2 * g / 2.0))
 
 
-def t2_physical(dephasing, n_spins, field, *, coupling: float = 1.0):
-    """Level B eigenstate coherence time, Eq. 26: 1/T2phys = γφ G01 (exact full-space G01)."""
-    g = check_real("dephasing", dephasing, minimum=0.0)
+def t2_physical(dephasing, n_spins, field, *, coupling=1.0):
+    """Level B eigenstate coherence time, Eq. 26: 1/T2phys = γφ G01 (exact full-space G01).
+
+    ``dephasing`` γφ ≥ 0, ``n_spins`` N ≥ 1 (concrete), ``field`` Γ ≥ 0 (may be traced),
+    ``coupling`` J > 0; NaN where the doublet factors are invalid."""
+    ensure_x64()
+    g, ok_g = _real("dephasing", dephasing, minimum=0.0)
     d = doublet_factors(n_spins, field, coupling=coupling)
-    return 1.0 / (g * d.g01)
+    return nan_unless(ok_g, 1.0 / (g * d.g01))
 
 
-def t2_lindblad(dephasing, n_spins: int, field: float, *, levels: int = 5, coupling: float = 1.0):
+def _slowest_coherence_rate(m, ne, no):
+    """-Re λ of the eigenvalue whose right eigenvector overlaps most with the doublet
+    coherence (indices 0 and ne*no), differentiable through first-order perturbation
+    theory (jax's eig has no eigenvector derivatives)."""
+    m0 = jax.lax.stop_gradient(m)
+    w, vl, vr = jax.lax.linalg.eig(m0, compute_left_eigenvectors=True, compute_right_eigenvectors=True)
+    ov = (jnp.abs(vr[0]) ** 2 + jnp.abs(vr[ne * no]) ** 2) / jnp.sum(jnp.abs(vr) ** 2, axis=0)
+    i = jnp.argmax(ov)
+    u, v = vl[:, i], vr[:, i]
+    dm = (m - m0).astype(jnp.complex128)
+    lam = w[i] + (jnp.conj(u) @ dm @ v) / (jnp.conj(u) @ v)
+    return -lam.real
+
+
+def t2_lindblad(dephasing, n_spins: int, field, *, levels: int = 5, coupling=1.0):
     """Level C: 1/|Re λ| of the n-level odd-sector Liouvillian eigenvalue whose eigenvector
-    overlaps most with the |E0⟩⟨E1| coherence (numpy ``eig``; scalar N, Γ; γφ may be an array)."""
-    g = np.atleast_1d(check_real("dephasing", dephasing, minimum=0.0))
-    n = int(check_n_spins(n_spins))
-    f = float(check_real("field", field, minimum=0.0))
+    overlaps most with the |E0⟩⟨E1| coherence.
+
+    Parameters
+    ----------
+    dephasing : float or array
+        γφ ≥ 0 (may be traced; vectorised with ``jax.vmap``).
+    n_spins : int
+        N ≥ 1 (scalar, concrete).
+    field : float
+        Γ ≥ 0 (scalar, may be traced).
+    levels : int
+        n in [2, N+1] (static).
+    coupling : float
+        J > 0 (scalar, may be traced).
+
+    NaN where the doublet is not resolved in float64 or an input is invalid.
+    """
+    ensure_x64()
+    g, ok_g = _real("dephasing", dephasing, minimum=0.0)
+    n = check_n_spins(n_spins)
+    if n.ndim != 0:
+        raise ValueError(f"n_spins must be a single integer here; got shape {n.shape}")
+    n = int(n)
+    f, ok_f = _real("field", field, 0.5, minimum=0.0)
+    c, ok_c = _real("coupling", coupling, minimum=0.0, strict=True)
+    _scalar("field", f)
+    _scalar("coupling", c)
     lv = check_levels(levels, n + 1, minimum=2)
-    e, jz, _, status = lg_operators(n, f, lv, coupling=coupling)
+    e, jz, _, status = lg_operators(n, jnp.asarray(f / c), lv)  # jnp: traced path under an outer jit
+    good = status == Status.OK
+    e = jnp.where(good, e * c, jnp.arange(lv, dtype=jnp.float64))
     ee, eo, b, _ = split_parity(e, jz)
     ne, no = b.shape
-    out = []
-    for gi in g:
-        m = np.asarray(odd_generator(ee, eo, b, float(gi)))
-        w, v = np.linalg.eig(m)
-        # doublet coherence (e=0, o=0): Re at index 0, Im at index ne*no
-        ov = np.abs(v[0]) ** 2 + np.abs(v[ne * no]) ** 2
-        ov = ov / np.sum(np.abs(v) ** 2, axis=0)
-        out.append(-1.0 / w[np.argmax(ov)].real)
-    res = np.array(out).reshape(np.shape(dephasing))
-    return jnp.asarray(res)
+    gf = jnp.ravel(g)
+    rates = jax.vmap(lambda gi: _slowest_coherence_rate(odd_generator(ee, eo, b, gi), ne, no))(gf)
+    out = (1.0 / rates).reshape(jnp.shape(g))
+    return nan_unless(all_ok(ok_g, ok_f, ok_c), jnp.where(good, out, jnp.nan))
 
 
 class AnalyticThresholds(eqx.Module):
@@ -138,8 +240,10 @@ class AnalyticThresholds(eqx.Module):
     delta_e: Float[Array, "*S"]
 
 
-def analytic_thresholds(n_spins, field, *, coupling: float = 1.0) -> AnalyticThresholds:
-    """Levels A and B of Remark 11: γ_A = 2/(m*² N² T2*), γ_B = 1/(G01 T2*) (NaN if 1.5 Q01² ≤ 1)."""
+def analytic_thresholds(n_spins, field, *, coupling=1.0) -> AnalyticThresholds:
+    """Levels A and B of Remark 11: γ_A = 2/(m*² N² T2*), γ_B = 1/(G01 T2*) (NaN if 1.5 Q01² ≤ 1).
+
+    ``n_spins`` N ≥ 1 (concrete), ``field`` Γ ≥ 0 and ``coupling`` J > 0 (may be traced)."""
     ensure_x64()
     d = doublet_factors(n_spins, field, coupling=coupling)
     q2 = d.q01**2
@@ -151,13 +255,17 @@ def analytic_thresholds(n_spins, field, *, coupling: float = 1.0) -> AnalyticThr
                               delta_e=d.delta_e)
 
 
-def n_spins_bound(dephasing, *, n_ref: float = 370.0, threshold_ref=None):
+def n_spins_bound(dephasing, *, n_ref=370.0, threshold_ref=None):
     """Eq. 30: N ≲ N_ref √(γ_ref/γφ) (collective N² scaling of the threshold).
 
-    ``threshold_ref`` defaults to 0.289 s⁻¹ in units of J (BEC coupling); pass both in
-    the same units as ``dephasing``."""
+    ``dephasing`` γφ > 0, ``n_ref`` > 0 and ``threshold_ref`` γ_ref > 0 (default 0.289 s⁻¹
+    in units of J for the BEC coupling; pass both rates in the same units); all may be
+    traced."""
     from ._units import BEC
 
-    g = check_real("dephasing", dephasing, minimum=0.0, strict=True)
-    ref = BEC.rate_to_natural(0.289) if threshold_ref is None else threshold_ref
-    return n_ref * np.sqrt(ref / g)
+    ensure_x64()
+    g, ok_g = _real("dephasing", dephasing, minimum=0.0, strict=True)
+    nr, ok_n = _real("n_ref", n_ref, minimum=0.0, strict=True)
+    ref, ok_r = _real("threshold_ref", BEC.rate_to_natural(0.289) if threshold_ref is None else threshold_ref,
+                      minimum=0.0, strict=True)
+    return nan_unless(all_ok(ok_g, ok_n, ok_r), nr * jnp.sqrt(ref / g))

@@ -19,10 +19,11 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ._config import ensure_x64
-from ._validate import check_n_spins, check_real
+from ._validate import all_ok, check_n_spins, nan_unless, real_arg, safe
 
 
 def _static_n(n_spins) -> int:
+    ensure_x64()
     n = check_n_spins(n_spins)
     if n.ndim != 0:
         raise ValueError("n_spins must be a single integer here (operators have static shape)")
@@ -60,10 +61,12 @@ def jplus(n_spins: int) -> Float[Array, "d d"]:
 
 
 def jminus(n_spins: int) -> Float[Array, "d d"]:
+    """J- (lowers m) = (J+)ᵀ."""
     return jplus(n_spins).T
 
 
 def jx(n_spins: int) -> Float[Array, "d d"]:
+    """Jx = (J+ + J-)/2."""
     jp = jplus(n_spins)
     return 0.5 * (jp + jp.T)
 
@@ -82,7 +85,9 @@ def sign_jz(n_spins: int, *, sgn0: float = 0.0) -> Float[Array, "d d"]:
     """
     ensure_x64()
     m = m_grid(n_spins)
-    return jnp.diag(jnp.asarray(np.where(m == 0, float(sgn0), np.sign(m))))
+    s0, ok = real_arg("sgn0", sgn0)
+    q = jnp.where(jnp.asarray(m) == 0, s0, jnp.sign(jnp.asarray(m)))
+    return jnp.diag(nan_unless(ok, q))
 
 
 def spin_flip_parity(n_spins: int) -> Float[Array, "d d"]:
@@ -103,24 +108,50 @@ def collective_parity(n_spins: int):
 
 
 def lmg_tridiagonal(n_spins: int, field, bias=0.0, *, coupling=1.0):
-    """(diagonal, off-diagonal) of H for static ``n_spins``; differentiable in the rest."""
+    """(diagonal, off-diagonal) of H for static ``n_spins``; differentiable in the rest.
+
+    Parameters
+    ----------
+    n_spins : int
+        N ≥ 1 (static: sets the dimension N+1).
+    field, bias, coupling : float (scalars, may be traced)
+        Γ ≥ 0, h (finite), J > 0. Invalid traced values give NaN matrices.
+    """
     ensure_x64()
     n = _static_n(n_spins)
+    g, ok_g = real_arg("field", field, minimum=0.0)
+    h, ok_h = real_arg("bias", bias)
+    c, ok_c = real_arg("coupling", coupling, minimum=0.0, strict=True)
+    for name, x in (("field", g), ("bias", h), ("coupling", c)):
+        if x.ndim != 0:
+            raise ValueError(f"{name} must be a scalar here (use jax.vmap for batches); got shape {x.shape}")
+    ok = all_ok(ok_g, ok_h, ok_c)
     m = jnp.asarray(m_grid(n))
-    diag = -(2.0 * coupling / n) * m**2 - 2.0 * bias * m
-    off = -field * jnp.asarray(_ladder_coefficients(n))
-    return diag, off
+    diag = -(2.0 * c / n) * m**2 - 2.0 * h * m
+    off = -g * jnp.asarray(_ladder_coefficients(n))
+    return nan_unless(ok, diag), nan_unless(ok, off)
 
 
 def lmg_hamiltonian(n_spins: int, field, bias=0.0, *, coupling=1.0) -> Float[Array, "d d"]:
     """Dense H = -(2J/N) Jz² - 2Γ Jx - 2h Jz."""
     d, e = lmg_tridiagonal(n_spins, field, bias, coupling=coupling)
-    return jnp.diag(d) + jnp.diag(e, 1) + jnp.diag(e, -1)
+    h = jnp.diag(d) + jnp.diag(e, 1) + jnp.diag(e, -1)
+    return jnp.where(jnp.isnan(d[0]) | jnp.isnan(e[0]), jnp.nan, h)  # invalid traced input: all NaN
 
 
 def mean_field_order_parameter(field, *, coupling=1.0):
-    """m* = sqrt(1 - Γ²/J²) in the ordered phase (Γ < J), 0 otherwise."""
+    """m* = sqrt(1 - Γ²/J²) in the ordered phase (Γ < J), 0 otherwise.
+
+    ``field`` Γ ≥ 0 and ``coupling`` J > 0 (arrays, may be traced; invalid traced
+    values give NaN). At Γ = J the derivative is infinite (square-root edge).
+    """
     ensure_x64()
-    check_real("field", np.asarray(field) if not hasattr(field, "aval") else 0.0, minimum=0.0)
-    r = jnp.asarray(field) / coupling
-    return jnp.sqrt(jnp.clip(1.0 - r**2, 0.0, None))
+    g, ok_g = real_arg("field", field, minimum=0.0)
+    c, ok_c = real_arg("coupling", coupling, minimum=0.0, strict=True)
+    ok = all_ok(ok_g, ok_c)
+    r = safe(ok, g, 0.5) / safe(ok, c, 1.0)
+    x = 1.0 - r**2
+    ordered = x > 0
+    # double where: no NaN gradient from sqrt at the edge or in the disordered phase
+    m = jnp.where(ordered, jnp.sqrt(jnp.where(ordered, x, 1.0)), 0.0)
+    return nan_unless(ok, m)

@@ -138,3 +138,25 @@ def test_doublet_bad_input():
         jaxlmg.doublet_factors(0, 0.5)
     with pytest.raises(ValueError, match="operator"):
         jaxlmg.matrix_elements(jaxlmg.spectrum(4, 0.5), "sx")
+
+
+def test_doublet_batch_with_n1_and_invalid_points_keeps_the_others():
+    """An N = 1 point (two levels only) or an invalid point does not touch the other points."""
+    alone = jaxlmg.doublet_factors(12, 0.9)
+    mixed = jaxlmg.doublet_factors(np.array([1, 12, -4, 12]), np.array([0.9, 0.9, 0.9, np.nan]), on_invalid="mask")
+    assert np.isfinite(alone.gap_ratio_20) and np.isfinite(alone.gap_ratio_21)
+    for k in alone.__dataclass_fields__:
+        a, b = np.asarray(getattr(mixed, k))[1], np.asarray(getattr(alone, k))
+        assert (np.isnan(a) and np.isnan(b)) or abs(a - b) <= 1e-12 * max(1.0, abs(b)), k
+    assert list(np.asarray(mixed.status)) == [Status.OK, Status.OK, Status.INVALID_INPUT, Status.INVALID_INPUT]
+    assert np.isnan(mixed.gap_ratio_20[0]) and np.isfinite(mixed.delta_e[0])  # N = 1: doublet, no third level
+    for k in alone.__dataclass_fields__:
+        if k != "status":
+            assert np.all(np.isnan(np.asarray(getattr(mixed, k))[2:])), k
+
+
+def test_doublet_n1_exact():
+    """N = 1: H = -Jz²·2/1 - 2ΓJx on spin 1/2 → levels ∓Γ - 1/2, ΔE = 2Γ."""
+    f = jaxlmg.doublet_factors(1, 0.3)
+    assert abs(float(f.delta_e) - 0.6) <= 1e-14
+    assert abs(float(f.j01) - 0.5) <= 1e-14 and abs(float(f.q01) - 1.0) <= 1e-14

@@ -137,3 +137,30 @@ def test_two_spin_solution_against_spectrum(g):
     # P_macro = |<s|GS>|², |s> = (|++> + |-->)/√2: Dicke indices 0 and 2
     v = np.asarray(spec.vectors)[:, 0]
     assert (v[0] + v[2]) ** 2 / 2 == pytest.approx(float(sol.p_macro), abs=1e-12)
+
+
+def test_lambert_w_lower_branch_against_mpmath():
+    """The JAX W_{-1} behind instanton_crossover equals mpmath's lambertw(k=-1) over [-1/e, 0)
+    (scipy's loses ~1e-6 next to the branch point, so mpmath is the reference)."""
+    import mpmath as mp
+
+    from jaxlmg._semiclassical import _lambertw_m1
+
+    z = -np.exp(-1.0) * np.concatenate([[1 - 1e-12, 1 - 1e-6], np.geomspace(0.999, 1e-300, 40)])
+    ours = np.asarray(_lambertw_m1(z))
+    ref = np.array([float(mp.lambertw(mp.mpf(float(x)), -1)) for x in z])
+    err = np.abs(ours - ref) / np.abs(ref)
+    assert err[0] <= 1e-9 and np.max(err[1:]) <= 1e-12  # next to the branch point W is ill-conditioned
+    assert abs(float(_lambertw_m1(-np.exp(-1.0))) + 1.0) <= 1e-7
+    assert np.all(np.isnan(np.asarray(_lambertw_m1(np.array([0.0, 0.1, -0.5])))))
+
+
+def test_instanton_crossover_matches_lambert_formula_and_root():
+    from scipy.special import lambertw
+
+    g, r = np.array([0.9, 0.95, 0.99]), np.array([300.0, 3000.0, 1e5])
+    s = np.asarray(sc.instanton_action(g))
+    ref = -lambertw(-2 * s * np.exp(-2 * np.log(r)), k=-1).real / (2 * s)
+    nc = np.asarray(sc.instanton_crossover(g, r))
+    assert np.max(np.abs(nc - ref) / ref) <= 1e-12
+    assert np.max(np.abs(0.5 * np.log(nc) - nc * s + np.log(r))) <= 1e-9  # it is a root
