@@ -52,12 +52,12 @@ _B13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796
 # Matrix exponential
 # ----------------------------------------------------------------------------------------
 
-def _expm_single(a):
+def _expm_scaled(a):
+    """(F, s) with F = exp(a/2^s) - I (Padé-13) and s the number of squarings needed."""
     n = a.shape[-1]
-    norm = jnp.max(jnp.sum(jnp.abs(a), axis=-2))
-    norm = lax.stop_gradient(norm)
+    norm = lax.stop_gradient(jnp.max(jnp.sum(jnp.abs(a), axis=-2)))
     s = jnp.where(norm > _THETA13, jnp.ceil(jnp.log2(jnp.where(norm > 0, norm, 1.0) / _THETA13)), 0.0)
-    s = jnp.where(jnp.isfinite(s), s, 0.0)
+    s = lax.stop_gradient(jnp.where(jnp.isfinite(s), s, 0.0))
     a = a / (2.0 ** s).astype(a.dtype)
     b = _B13
     eye = jnp.eye(n, dtype=a.dtype)
@@ -66,7 +66,14 @@ def _expm_single(a):
     a6 = a4 @ a2
     u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2) + b[7] * a6 + b[5] * a4 + b[3] * a2 + b[1] * eye)
     v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye
-    r = jnp.linalg.solve(v - u, v + u)
+    # r - I = (v - u)⁻¹ 2u: keeps the small part of r (slow modes) to relative accuracy.
+    return jnp.linalg.solve(v - u, 2.0 * u), s
+
+
+def _expm_impl(a):
+    """Scaling and squaring on F = R - I: F ← 2F + F², so slow modes (R ≈ I) are not
+    absorbed into the identity at every squaring (an ``expm1`` for matrices)."""
+    f, s = _expm_scaled(a)
 
     def cond(c):
         i, _ = c
@@ -74,18 +81,94 @@ def _expm_single(a):
 
     def body(c):
         i, m = c
-        return i + 1.0, m @ m
+        return i + 1.0, 2.0 * m + m @ m
 
-    _, r = lax.while_loop(cond, body, (jnp.zeros((), s.dtype), r))
-    return r
+    _, f = lax.while_loop(cond, body, (jnp.zeros((), s.dtype), f))
+    return f + jnp.eye(a.shape[-1], dtype=a.dtype)
+
+
+def _frechet_impl(a, e):
+    """Fréchet derivative L(a, e) of expm (forward mode of the squaring recursion with the
+    number of squarings of ``a`` held fixed = Al-Mohy & Higham 2009), scaled so that
+    ‖e‖ ~ ‖a‖ (L is linear in e)."""
+    na = jnp.max(jnp.sum(jnp.abs(a), axis=-2))
+    ne = jnp.max(jnp.sum(jnp.abs(e), axis=-2))
+    c = lax.stop_gradient(jnp.where((ne > 0) & (na > 0) & jnp.isfinite(na / ne), na / jnp.where(ne > 0, ne, 1.0), 1.0))
+    return jax.jvp(_expm_impl, (a,), (e * c,))[1] / c
+
+
+def _frechet_transpose(a, ct):
+    # ⟨G, L(A, E)⟩ = ⟨L(Aᵀ, G), E⟩ (Frobenius): L(A, E) = ∫₀¹ e^{sA} E e^{(1-s)A} ds.
+    return _frechet(a.T, ct)  # itself differentiable (Hessians, reverse over reverse)
+
+
+def _register_linear_call_batching():
+    """jax.custom_derivatives.linear_call has no batching rule (jax 0.10): add one that
+    vmaps the callee and its transpose (only if jax does not provide one itself)."""
+    from jax._src import core as _core
+    from jax._src.custom_derivatives import linear_call_p
+    from jax._src.interpreters import batching
+
+    if linear_call_p in batching.fancy_primitive_batchers:
+        return
+
+    def rule(args, dims, *, callee, transpose_thunk, num_callee_consts, num_res):
+        size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
+        args = [jnp.broadcast_to(a, (size,) + jnp.shape(a)) if d is None else jnp.moveaxis(a, d, 0)
+                for a, d in zip(args, dims)]
+        f_consts, res, lin = args[:num_callee_consts], args[num_callee_consts:num_callee_consts + num_res], \
+            args[num_callee_consts + num_res:]
+        f_fun = _core.jaxpr_as_fun(callee)
+        t_jaxpr, t_consts = transpose_thunk()
+        t_fun = _core.jaxpr_as_fun(t_jaxpr)
+        fb = lambda r, x: jax.vmap(lambda c_, r_, x_: f_fun(*c_, *r_, *x_))(list(r[0]), list(r[1]), list(x))
+        tb = lambda r, ct: jax.vmap(lambda r_, ct_: t_fun(*t_consts, *r_, *ct_))(list(r[1]), list(ct))
+        out = jax.custom_derivatives.linear_call(fb, tb, (list(f_consts), list(res)), list(lin))
+        return list(out), [0] * len(out)
+
+    batching.primitive_batchers[linear_call_p] = rule
+
+
+_register_linear_call_batching()
+
+
+@jax.custom_jvp
+def _frechet(a, e):
+    """L(a, e), linear in ``e`` with an explicit transpose (so reverse mode works)."""
+    return jax.custom_derivatives.linear_call(_frechet_impl, _frechet_transpose, a, e)
+
+
+@_frechet.defjvp
+def _frechet_jvp(primals, tangents):
+    # d L(A, E) = upper-right block of L(Â, dÂ), Â = [[A, E], [0, A]], dÂ = [[dA, dE], [0, dA]],
+    # because expm(Â) = [[e^A, L(A, E)], [0, e^A]].
+    a, e = primals
+    da, de = tangents
+    n = a.shape[-1]
+    z = jnp.zeros_like(a)
+    blk = lambda x, y: jnp.block([[x, y], [z, x]])
+    return _frechet(a, e), _frechet(blk(a, e), blk(da, de))[:n, n:]
+
+
+@jax.custom_jvp
+def _expm_single(a):
+    return _expm_impl(a)
+
+
+@_expm_single.defjvp
+def _expm_single_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    return _expm_single(a), _frechet(a, da)
 
 
 def expm(a: Float[Array, "*B n n"]) -> Float[Array, "*B n n"]:
     """Matrix exponential, Padé-13 scaling-and-squaring with unbounded squarings.
 
     Correct for any finite norm (no NaN cliff); batched over leading axes;
-    forward-mode differentiable.
+    differentiable in forward and reverse mode to any order (custom JVP through the
+    Fréchet derivative, whose tangent is a ``linear_call`` with an explicit transpose).
     """
+    ensure_x64()
     a = jnp.asarray(a)
     if a.ndim == 2:
         return _expm_single(a)
