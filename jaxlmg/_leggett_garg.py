@@ -386,7 +386,7 @@ def correlators(dephasing, n_spins, field, *, levels: int = 5, dt=None, protocol
     shape = np.broadcast_shapes(status.shape, g.shape, np.shape(tt), p.shape, bad.shape)
     bc = lambda a: jnp.broadcast_to(a, shape)
     # Default Δt at ΔE = 0 (Γ = 0) is infinite: invalid (explicit Δt is fine there).
-    bad_dt = bc(~(jnp.isfinite(tt) & (tt > 0)))
+    bad_dt = bc(okspec & ~(jnp.isfinite(tt) & (tt > 0)))
     st = jnp.where(bc(bad) | bad_dt, Status.INVALID_INPUT, bc(status)).astype(jnp.int32)
     run = st == Status.OK
     # Safe values at points not computed (results masked to NaN below).
