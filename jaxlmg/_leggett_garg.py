@@ -576,7 +576,9 @@ def optimal_dt_point(e, jz, q, g, p_excited=0.0, *, sequential: bool = False, ne
     ft = lambda t: k3_point(e, jz, q, g, t, p_excited, sequential=sequential)
     kt = jax.jvp(ft, (bt,), (jnp.ones_like(bt),))[1]  # ∂K3/∂Δt, carries d/dθ
     ktt = jax.lax.stop_gradient(jax.jvp(d1, (bt,), (jnp.ones_like(bt),))[1])
-    shift = -kt / ktt
+    # only an interior maximum moves with θ (at the edge of the search range Δt* is fixed)
+    interior = jax.lax.stop_gradient((bt > grid[0]) & (bt < grid[-1]) & (ktt < 0))
+    shift = jnp.where(interior, -kt / jnp.where(interior, ktt, -1.0), 0.0)
     t_out = bt + (shift - jax.lax.stop_gradient(shift))
     v_out = ft(bt)
     v_out = v_out + jax.lax.stop_gradient(bv - v_out)  # same value as the search found
