@@ -192,6 +192,7 @@ def correlators_point(energies, jz, q, dephasing, dt, p_excited=0.0, *, sequenti
     JAX (jit/vmap/jvp/grad). Points outside the float64-trusted regimes come back
     (possibly inaccurate) without a flag: use :func:`correlators` for statuses.
     """
+    ensure_x64()
     return _correlators_checked(energies, jz, q, dephasing, dt, p_excited, sequential)[:3]
 
 
@@ -547,6 +548,7 @@ def optimal_dt_point(e, jz, q, g, p_excited=0.0, *, sequential: bool = False, ne
     theorem: dK3*/dθ = ∂K3/∂θ at Δt* (envelope theorem) and dΔt*/dθ = -K3_tθ/K3_tt;
     the search itself is not differentiated.
     """
+    ensure_x64()
     e0, jz0, q0, g0, p0 = (jax.lax.stop_gradient(x) for x in (e, jz, q, g, p_excited))
     t0 = default_dt(e0)
     grid = t0 * jnp.asarray(_GRID)

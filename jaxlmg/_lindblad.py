@@ -28,8 +28,19 @@ even-sector blocks are stored as the real matrix Y = triu(Re X) + tril(Im X, -1)
 Matrix exponentials use Padé-13 scaling-and-squaring (Higham 2005) with as many squarings
 as the norm requires (``jax.scipy.linalg.expm`` returns NaN beyond ``max_squarings=16``,
 i.e. for ‖L·Δt‖₁ ≳ 3.5e5, which happens whenever ΔE ≲ 2.6e-6 J at Δt = π/(3ΔE)).
-The squaring loop is a ``while_loop``: forward-mode derivatives (``jax.jvp``,
-``jax.jacfwd``) work, reverse mode does not.
+The squarings act on F = R - I (F ← 2F + F²) so that slowly decaying modes (R ≈ I) keep
+their relative accuracy. The squaring loop is a ``while_loop``; derivatives come from a
+custom JVP whose tangent is the Fréchet derivative L(A, E) (forward mode of the same
+recursion = Al-Mohy & Higham 2009), wrapped in ``jax.custom_derivatives.linear_call``
+with its transpose L(Aᵀ, ·), so reverse mode (``grad``, ``vjp``) works too, as do
+``vmap`` (a batching rule for ``linear_call`` is registered here, jax 0.10 lacks one),
+forward-over-forward and reverse-over-forward. Not supported: reverse-over-reverse and
+forward-over-reverse (``jax.hessian``; use ``jax.jacfwd(jax.jacfwd(f))``).
+
+Accuracy limit: the generator γφ·D of collective dephasing has an exact kernel
+(operators commuting with Jz); forming it in float64 perturbs that kernel by
+~eps·γφ·‖Jz‖², which the propagator integrates over Δt. ``_leggett_garg`` therefore
+switches to an adiabatic elimination (Zeno regime) when eps·γφ·Δt·‖Jz‖² is large.
 """
 
 from __future__ import annotations
@@ -182,12 +193,14 @@ def expm(a: Float[Array, "*B n n"]) -> Float[Array, "*B n n"]:
 
 def vec(x):
     """Column-stacking vectorisation (QuTiP convention): vec(X)[i + n j] = X[i, j]."""
+    ensure_x64()
     x = jnp.asarray(x)
     return jnp.swapaxes(x, -1, -2).reshape(x.shape[:-2] + (-1,))
 
 
 def unvec(v, n: int | None = None):
     """Inverse of :func:`vec`."""
+    ensure_x64()
     v = jnp.asarray(v)
     if n is None:
         n = int(round(np.sqrt(v.shape[-1])))
@@ -195,11 +208,15 @@ def unvec(v, n: int | None = None):
 
 
 def spre(a):
+    """Left multiplication superoperator: vec(A X) = spre(A) vec(X)."""
+    ensure_x64()
     a = jnp.asarray(a)
     return jnp.kron(jnp.eye(a.shape[-1], dtype=a.dtype), a)
 
 
 def spost(a):
+    """Right multiplication superoperator: vec(X A) = spost(A) vec(X)."""
+    ensure_x64()
     a = jnp.asarray(a)
     return jnp.kron(a.T, jnp.eye(a.shape[-1], dtype=a.dtype))
 
@@ -263,6 +280,7 @@ def odd_action(x, e_even, e_odd, b, dephasing):
 
 def odd_generator(e_even, e_odd, b, dephasing) -> Float[Array, "D D"]:
     """Real (2 n_e n_o)² generator of the odd parity sector (see module docstring)."""
+    ensure_x64()
     d = 2 * b.shape[0] * b.shape[1]
     eye = jnp.eye(d, dtype=jnp.float64)
     return jax.vmap(lambda x: odd_action(x, e_even, e_odd, b, dephasing))(eye).T
@@ -300,6 +318,8 @@ def even_action(y, e_even, e_odd, b, dephasing):
 
 
 def even_generator(e_even, e_odd, b, dephasing):
+    """Real (n_e² + n_o²)² generator of the even parity sector (Hermitian blocks)."""
+    ensure_x64()
     ne, no = b.shape
     d = ne * ne + no * no
     eye = jnp.eye(d, dtype=jnp.float64)
@@ -345,6 +365,9 @@ def evolve(rho, energies, jz, dephasing, t):
     (as returned by ``truncated_operators`` at h = 0), ``dephasing`` γφ ≥ 0, ``t`` ≥ 0.
     Propagates the even and odd sectors separately (exact; no truncation beyond the basis).
     ``rho``, ``dephasing`` and ``t`` may carry leading batch axes (broadcast together).
+    Differentiable (forward and reverse mode). Accurate while eps·γφ·t·‖Jz‖² ≪ 1: beyond,
+    the float64 dissipator's perturbed kernel decays spuriously (see the module docstring;
+    the Leggett–Garg functions switch to the Zeno elimination there, ``evolve`` does not).
     """
     ensure_x64()
     rho = jnp.asarray(rho)
