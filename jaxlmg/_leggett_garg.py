@@ -35,8 +35,10 @@ Accuracy, limits and statuses
   gives the analytic **Zeno limit**  K3 → C12 = Σ_a Q_aa (½{Q, ρ0})_aa  (stationary;
   C13 = C12 because the Zeno channel is a projection), sequential
   K3 → Σ_a Q_aa² ρ0_aa, with Q_aa = ⟨a|Q|a⟩.  Points where neither estimate is small
-  enough get status ``INACCURATE`` (NaN) instead of a wrong number (e.g. sequential,
-  N = 50, Γ/J = 0.9, n = 3: 76 ≲ γφ/J ≲ 135; stationary there: none).
+  enough get status ``INACCURATE`` (NaN) instead of a wrong number. The two regimes
+  overlap unless Δt·‖Jz‖²·max|H_ab|/(b_a - b_b)² is huge (tiny ΔE at the default Δt);
+  e.g. at N = 50, Γ/J = 0.9, n = 3 the direct propagator is trusted up to γφ ≈ 7.6e4 J
+  (sequential) and the elimination from γφ ≈ 135 J.
 * **Γ = 0** (``field`` = 0): the doublet is exactly degenerate (ΔE = 0), so the default
   Δt = π/(3ΔE) is infinite: such points are NaN with status ``INVALID_INPUT``. With an
   explicit Δt the model is well defined and K3 = 1 exactly (Q = sgn Jz commutes with H
