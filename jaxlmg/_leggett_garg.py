@@ -190,7 +190,9 @@ def _correlators_checked(energies, jz, q, dephasing, dt, p_excited, sequential):
     g_direct = jnp.where(use_zeno, 0.0, dephasing)
     g_zeno = jnp.where(use_zeno, dephasing, 1.0)
     cd = _direct_point(energies, jz, q, g_direct, dt, p_excited, sequential)
-    cz = _zeno_point(energies, jz, q, g_zeno, dt, p_excited, sequential)
+    # derivatives reach the Zeno branch's eigendecomposition only where it is used
+    iso = lambda x: jnp.where(use_zeno, x, jax.lax.stop_gradient(x))
+    cz = _zeno_point(iso(energies), iso(jz), iso(q), g_zeno, dt, p_excited, sequential)
     out = tuple(jnp.where(use_zeno, z, d) for z, d in zip(cz, cd))
     finite = jnp.all(jnp.isfinite(jnp.stack(out)))
     return out + (trusted & finite,)
