@@ -18,6 +18,34 @@ Conventions
 
 Only the parity-odd sector of Liouville space (≈ n²/2 real numbers) is propagated for
 C12, C13; the sequential C23 also propagates the even sector once.
+
+Accuracy, limits and statuses
+-----------------------------
+* Phases (E_k - E_0)·Δt are built from the gaps E_k - E_0 (``_gaps``), never from
+  absolute energies, so K3 keeps relative accuracy when ΔE ≪ eps·‖H‖.
+* **Zeno regime.** Forming γφ·(Jz ρ Jz - ½{Jz², ρ}) in float64 perturbs its exact kernel
+  (operators commuting with Jz) by ~eps·γφ·‖Jz‖², so the direct propagator is trusted
+  only while ``eps·γφ·Δt·‖Jz‖²`` ≤ 1e-5 (stationary: odd sector only, observed errors
+  ≥ 1e3 times smaller) or ≤ 1e-8 (sequential: the even sector's errors reach about half
+  the estimate, checked against an mpmath propagator of the exact generator).
+  Beyond, K3 is computed by adiabatic elimination in the eigenbasis {|a⟩, b_a} of the
+  truncated Jz: coherences decay at κ_ab = γφ(b_a - b_b)²/2 and the diagonal obeys the
+  classical rate equation ṗ_a = Σ_b W_ab (p_b - p_a), W_ab = 4 H_ab²/(γφ (b_a - b_b)²),
+  trusted where (max|H_ab|/κ_ab)² ≤ 1e-9 (its observed error). As γφ → ∞ (W → 0) this
+  gives the analytic **Zeno limit**  K3 → C12 = Σ_a Q_aa (½{Q, ρ0})_aa  (stationary;
+  C13 = C12 because the Zeno channel is a projection), sequential
+  K3 → Σ_a Q_aa² ρ0_aa, with Q_aa = ⟨a|Q|a⟩.  Points where neither estimate is small
+  enough get status ``INACCURATE`` (NaN) instead of a wrong number. The two regimes
+  overlap unless Δt·‖Jz‖²·max|H_ab|/(b_a - b_b)² is huge (tiny ΔE at the default Δt);
+  e.g. at N = 50, Γ/J = 0.9, n = 3 the direct propagator is trusted up to γφ ≈ 7.6e4 J
+  (sequential) and the elimination from γφ ≈ 135 J.
+* **Γ = 0** (``field`` = 0): the doublet is exactly degenerate (ΔE = 0), so the default
+  Δt = π/(3ΔE) is infinite: such points are NaN with status ``INVALID_INPUT``. With an
+  explicit Δt the model is well defined and K3 = 1 exactly (Q = sgn Jz commutes with H
+  and Jz, so C12 = C13 = C23 = ⟨Q²⟩ = 1): no violation.
+* ``dephasing``, ``field``, ``dt`` and ``p_excited`` may be JAX tracers (``jit``,
+  ``vmap``, ``grad``, ``jvp``); invalid traced values give NaN + ``INVALID_INPUT``
+  instead of an exception. ``n_spins`` and ``levels`` set shapes and must be concrete.
 """
 
 from __future__ import annotations
@@ -37,6 +65,29 @@ from ._status import Status
 from ._validate import check_choice, check_levels, check_n_spins, check_real
 
 PROTOCOLS = ("stationary", "sequential")
+
+_EPS = float(np.finfo(np.float64).eps)
+#: The direct propagator is trusted while eps·γφ·Δt·‖Jz‖² is below this: odd sector only
+#: (stationary; observed errors ≤ 1e-3 × the estimate) and with the even sector
+#: (sequential; observed errors up to 0.5 × the estimate, mpmath reference).
+DIRECT_TOL = 1e-5
+DIRECT_TOL_SEQUENTIAL = 1e-8
+#: The adiabatic-elimination (Zeno) result is trusted while (max|H_ab|/κ_ab)² is below
+#: this (observed errors ≈ that square: the first-order slip cancels in C_ij).
+ZENO_TOL = 1e-9
+#: Status of points where neither propagator is trustworthy in float64.
+#: TODO(coordinator): switch to a dedicated code (e.g. ``Status.INACCURATE``) once
+#: _status.py has one; UNRESOLVED ("not resolved in float64") is the closest today.
+INACCURATE = Status.UNRESOLVED
+
+
+def _is_traced(x) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def _gaps(spec):
+    """E_k - E_0 of the computed levels (the one place to switch to ``spec.gaps``)."""
+    return spec.energies - spec.energies[..., :1]
 
 
 # ----------------------------------------------------------------------------------------
@@ -59,11 +110,8 @@ def _readout(qb):
     return jnp.concatenate([2.0 * qb.ravel(), jnp.zeros(qb.size)])
 
 
-def correlators_point(energies, jz, q, dephasing, dt, p_excited=0.0, *, sequential: bool = False):
-    """(C12, C23, C13) at one point from truncated operators (see module docstring).
-
-    For ``sequential=False`` C23 is returned equal to C12 (stationary protocol).
-    """
+def _direct_point(energies, jz, q, dephasing, dt, p_excited, sequential):
+    """(C12, C23, C13) by exact propagation of the parity sectors."""
     n = energies.shape[-1]
     ee, eo, b, qb = split_parity(energies, jz, q)
     ne, no = b.shape
@@ -86,14 +134,131 @@ def correlators_point(energies, jz, q, dephasing, dt, p_excited=0.0, *, sequenti
     return c12, c23, c13
 
 
+def _zeno_parts(energies, jz, dephasing):
+    """Eigenbasis of the truncated Jz, rate matrix W and the first-order error max|H_ab|/κ_ab."""
+    n = energies.shape[-1]
+    bvals, v = jnp.linalg.eigh(jz)
+    h = v.T @ (_gap_vector(energies)[:, None] * v)  # H - E0 in the Jz eigenbasis
+    off = ~jnp.eye(n, dtype=bool)
+    d2 = (bvals[:, None] - bvals[None, :]) ** 2
+    ok_d = off & (d2 > 0)
+    d2s = jnp.where(ok_d, d2, 1.0)
+    gs = jnp.where(dephasing > 0, dephasing, 1.0)
+    w = jnp.where(ok_d, 4.0 * h**2 / (gs * d2s), 0.0)
+    gen = w - jnp.diag(jnp.sum(w, axis=1))
+    kappa = 0.5 * gs * d2s
+    err = jnp.max(jnp.where(off, jnp.where(ok_d, jnp.abs(h) / kappa, jnp.inf), 0.0))
+    err = jnp.where(dephasing > 0, err, jnp.inf)
+    return v, gen, err
+
+
+def _zeno_point(energies, jz, q, dephasing, dt, p_excited, sequential):
+    """(C12, C23, C13) by adiabatic elimination of the Jz coherences (γφ → ∞; module docstring)."""
+    n = energies.shape[-1]
+    v, gen, _ = _zeno_parts(energies, jz, dephasing)
+    p = _populations(n, p_excited)
+    qd = jnp.einsum("ia,ij,ja->a", v, q, v)  # Q_aa
+    rho0 = jnp.einsum("ia,i,ia->a", v, p, v)  # (ρ0)_aa
+    x0 = jnp.einsum("ia,ij,j,ja->a", v, q, p, v)  # (½{Q, ρ0})_aa = Σ_ij v_ia Q_ij p_j v_ja
+    u = expm(gen * dt)
+    x1 = u @ x0
+    c12 = qd @ x1
+    c13 = qd @ (u @ x1)
+    if not sequential:
+        return c12, c12, c13
+    c23 = qd @ (u @ (qd * (u @ rho0)))
+    return c12, c23, c13
+
+
+def _regime(energies, jz, dephasing, dt, sequential=False):
+    """(use_zeno, trusted) from the two float64 error estimates (module docstring)."""
+    b2 = jnp.max(jnp.abs(jnp.linalg.eigvalsh(jz))) ** 2
+    err_direct = _EPS * dephasing * dt * b2
+    _, _, err_zeno = _zeno_parts(energies, jz, dephasing)
+    tol = DIRECT_TOL_SEQUENTIAL if sequential else DIRECT_TOL
+    use_zeno = (err_direct > tol) & (err_zeno**2 <= ZENO_TOL)
+    trusted = (err_direct <= tol) | use_zeno
+    return use_zeno, trusted
+
+
+def _correlators_checked(energies, jz, q, dephasing, dt, p_excited, sequential):
+    """(C12, C23, C13, trusted): direct propagation, or the Zeno elimination where the
+    direct one is not accurate in float64. Both branches get safe inputs, so values and
+    derivatives of the branch not taken never leak NaN."""
+    use_zeno, trusted = _regime(energies, jz, jax.lax.stop_gradient(dephasing), jax.lax.stop_gradient(dt),
+                                sequential)
+    g_direct = jnp.where(use_zeno, 0.0, dephasing)
+    g_zeno = jnp.where(use_zeno, dephasing, 1.0)
+    cd = _direct_point(energies, jz, q, g_direct, dt, p_excited, sequential)
+    # derivatives reach the Zeno branch's eigendecomposition only where it is used
+    iso = lambda x: jnp.where(use_zeno, x, jax.lax.stop_gradient(x))
+    cz = _zeno_point(iso(energies), iso(jz), iso(q), g_zeno, dt, p_excited, sequential)
+    out = tuple(jnp.where(use_zeno, z, d) for z, d in zip(cz, cd))
+    finite = jnp.all(jnp.isfinite(jnp.stack(out)))
+    return out + (trusted & finite,)
+
+
+def correlators_point(energies, jz, q, dephasing, dt, p_excited=0.0, *, sequential: bool = False):
+    """(C12, C23, C13) at one point from truncated operators (see module docstring).
+
+    For ``sequential=False`` C23 is returned equal to C12 (stationary protocol). Pure
+    JAX (jit/vmap/jvp/grad). Points outside the float64-trusted regimes come back
+    (possibly inaccurate) without a flag: use :func:`correlators` for statuses.
+    """
+    ensure_x64()
+    return _correlators_checked(energies, jz, q, dephasing, dt, p_excited, sequential)[:3]
+
+
 def k3_point(energies, jz, q, dephasing, dt, p_excited=0.0, *, sequential: bool = False):
+    """K3 = C12 + C23 - C13 at one point (see :func:`correlators_point`)."""
     c12, c23, c13 = correlators_point(energies, jz, q, dephasing, dt, p_excited, sequential=sequential)
     return c12 + c23 - c13
 
 
+def _gap_vector(energies):
+    """E_k - E_0 from an energies vector (exact when ``energies`` already are gaps)."""
+    return energies - energies[..., :1]
+
+
 def default_dt(energies):
-    """Δt = π/(3ΔE), ΔE = E1 - E0 (Eq. 21)."""
+    """Δt = π/(3ΔE), ΔE = E1 - E0 (Eq. 21); infinite at Γ = 0 (ΔE = 0)."""
     return jnp.pi / (3.0 * (energies[..., 1] - energies[..., 0]))
+
+
+# ----------------------------------------------------------------------------------------
+# Validation (concrete values raise; traced values are checked inside the computation)
+# ----------------------------------------------------------------------------------------
+
+def _real_param(name, value, *, minimum=None, strict=False, maximum=None):
+    """Concrete: validated numpy array (ValueError naming the parameter). Traced: float64 tracer."""
+    if _is_traced(value):
+        return jnp.asarray(value, jnp.float64)
+    return check_real(name, value, minimum=minimum, strict=strict, maximum=maximum)
+
+
+def _bad_mask(g, f, t, p):
+    """In-graph validity (for traced inputs; all False for validated concrete inputs)."""
+    bad = ~(jnp.isfinite(g) & (g >= 0))
+    bad = bad | ~(jnp.isfinite(f) & (f >= 0))
+    if t is not None:
+        bad = bad | ~(jnp.isfinite(t) & (t > 0))
+    return bad | ~(jnp.isfinite(p) & (p >= 0) & (p <= 1))
+
+
+def _validate_common(dephasing, n_spins, field, levels, dt, protocol, p_excited):
+    """Validate the common LG parameters: concrete values raise ValueError naming the
+    parameter; tracers pass through (checked in-graph by :func:`_bad_mask`)."""
+    ensure_x64()
+    check_choice("protocol", protocol, PROTOCOLS)
+    if _is_traced(n_spins):
+        raise ValueError("n_spins must be a concrete integer >= 1 (it sets array shapes); got a tracer")
+    g = _real_param("dephasing", dephasing, minimum=0.0)
+    n = check_n_spins(n_spins)
+    f = _real_param("field", field, minimum=0.0)
+    lv = check_levels(levels, int(np.min(n)) + 1, minimum=2)
+    t = None if dt is None else _real_param("dt", dt, minimum=0.0, strict=True)
+    p = _real_param("p_excited", p_excited, minimum=0.0, maximum=1.0)
+    return g, n, f, lv, t, p
 
 
 # ----------------------------------------------------------------------------------------
@@ -102,22 +267,11 @@ def default_dt(energies):
 
 @jax.jit(static_argnames=("sequential",))
 def _corr_batch(e, jz, q, g, dt, p, sequential):
-    f = lambda *a: correlators_point(*a, sequential=sequential)
+    f = lambda *a: _correlators_checked(*a, sequential)
     return jax.vmap(f)(e, jz, q, g, dt, p)
 
 
-def correlators_from_operators(energies, jz, q, dephasing, dt=None, *, protocol: str = "stationary",
-                               p_excited=0.0):
-    r"""C12, C23, C13 from truncated operators, broadcast over leading axes.
-
-    ``energies`` (*S, n) ascending with alternating parity (+, -, +, …), ``jz`` and ``q``
-    (*S, n, n) real symmetric in that basis (``truncated_operators`` at h = 0);
-    ``dephasing`` γφ and ``dt`` broadcast against ``*S``. Pure JAX: forward-mode
-    differentiable (``jax.jvp``/``jax.jacfwd``) in every floating argument.
-    Returns ``(c12, c23, c13)``.
-    """
-    ensure_x64()
-    check_choice("protocol", protocol, PROTOCOLS)
+def _broadcast_ops(energies, jz, q, dephasing, dt, p_excited):
     e = jnp.asarray(energies, jnp.float64)
     jz = jnp.asarray(jz, jnp.float64)
     q = jnp.asarray(q, jnp.float64)
@@ -129,8 +283,36 @@ def correlators_from_operators(energies, jz, q, dephasing, dt=None, *, protocol:
     p = jnp.asarray(p_excited, jnp.float64)
     shape = jnp.broadcast_shapes(e.shape[:-1], jz.shape[:-2], q.shape[:-2], g.shape, t.shape, p.shape)
     B = lambda a, tail=(): jnp.broadcast_to(a, shape + tail).reshape((-1,) + tail)
-    out = _corr_batch(B(e, (n,)), B(jz, (n, n)), B(q, (n, n)), B(g), B(t), B(p), protocol == "sequential")
-    return tuple(o.reshape(shape) for o in out)
+    return shape, (B(e, (n,)), B(jz, (n, n)), B(q, (n, n)), B(g), B(t), B(p))
+
+
+def correlators_from_operators(energies, jz, q, dephasing, dt=None, *, protocol: str = "stationary",
+                               p_excited=0.0):
+    r"""C12, C23, C13 from truncated operators, broadcast over leading axes.
+
+    Parameters
+    ----------
+    energies : array (*S, n)
+        Ascending levels with alternating parity (+, -, +, …); only gaps E_k - E_0 enter.
+    jz, q : arrays (*S, n, n)
+        Real symmetric Jz and Q = sgn(Jz) in that basis (``lg_operators``).
+    dephasing : array
+        γφ (units of J), broadcast against ``*S``.
+    dt : array, optional
+        Δt (ħ/J); default π/(3ΔE).
+    protocol : {"stationary", "sequential"}
+    p_excited : array
+        Initial population of E1.
+
+    Pure JAX (jit/vmap/jvp/grad in every floating argument); no validation and no
+    status (points outside the float64-trusted regime are not flagged here: use
+    :func:`correlators`). Returns ``(c12, c23, c13)``.
+    """
+    ensure_x64()
+    check_choice("protocol", protocol, PROTOCOLS)
+    shape, args = _broadcast_ops(energies, jz, q, dephasing, dt, p_excited)
+    out = _corr_batch(*args, protocol == "sequential")
+    return tuple(o.reshape(shape) for o in out[:3])
 
 
 def k3_from_operators(energies, jz, q, dephasing, dt=None, *, protocol: str = "stationary", p_excited=0.0):
@@ -147,20 +329,28 @@ def k3_from_operators(energies, jz, q, dephasing, dt=None, *, protocol: str = "s
 def lg_operators(n_spins, field, levels: int, *, coupling: float = 1.0, on_invalid: str = "raise"):
     """(energies, jz, q, status) on the lowest ``levels`` states, with a parity check.
 
-    Points whose level parities do not alternate (+, -, +, …) — only possible when the
-    doublet is not resolved in float64 — get status UNRESOLVED.
+    ``energies`` are the gaps E_k - E_0 (ground level exactly 0; only differences enter
+    the dynamics, and gaps keep relative accuracy where ΔE ≪ eps·‖H‖). Points whose
+    level parities do not alternate (+, -, +, …) — only possible when the doublet is not
+    resolved in float64 — get status UNRESOLVED. ``field`` may be traced.
     """
+    ensure_x64()
     spec = spectrum(n_spins, field, levels=levels, coupling=coupling, on_invalid=on_invalid)
     jzm = matrix_elements(spec, "jz")
     qm = matrix_elements(spec, "q", sgn0=0.0)
     want = jnp.where(jnp.arange(levels) % 2 == 0, 1, -1)
     alt = jnp.all(spec.parity == want, axis=-1)
     status = jnp.where((spec.status == Status.OK) & ~alt, Status.UNRESOLVED, spec.status)
-    return spec.energies, jzm, qm, status
+    return _gaps(spec), jzm, qm, status
 
 
 class LGResult(eqx.Module):
-    """Leggett–Garg correlators and K3 (NaN where ``status != OK``)."""
+    """Leggett–Garg correlators and K3 (NaN where ``status != OK``).
+
+    ``dt`` is the Δt actually used (π/(3ΔE) when not given); ``status`` is a
+    :class:`~jaxlmg.Status` code per point (OK, INVALID_INPUT, UNRESOLVED, or
+    ``INACCURATE`` where no float64-trustworthy propagator exists).
+    """
 
     k3: Float[Array, "*S"]
     c12: Float[Array, "*S"]
@@ -171,41 +361,60 @@ class LGResult(eqx.Module):
     status: Int[Array, "*S"]
 
 
-def _validate_common(dephasing, n_spins, field, levels, dt, protocol, p_excited):
-    ensure_x64()
-    check_choice("protocol", protocol, PROTOCOLS)
-    g = check_real("dephasing", dephasing, minimum=0.0)
-    n = check_n_spins(n_spins)
-    f = check_real("field", field, minimum=0.0)
-    lv = check_levels(levels, int(np.min(n)) + 1, minimum=2)
-    t = None if dt is None else check_real("dt", dt, minimum=0.0, strict=True)
-    p = check_real("p_excited", p_excited, minimum=0.0, maximum=1.0)
-    return g, n, f, lv, t, p
-
-
 def correlators(dephasing, n_spins, field, *, levels: int = 5, dt=None, protocol: str = "stationary",
                 coupling: float = 1.0, p_excited=0.0) -> LGResult:
     r"""Leggett–Garg correlators C12, C23, C13 and K3 (Eq. 18) of the n-level dephased LMG.
 
-    Parameters broadcast together: ``dephasing`` γφ ≥ 0 (units of J), ``n_spins`` N,
-    ``field`` Γ/J, ``dt`` > 0 (ħ/J; default π/(3ΔE) per point), ``p_excited`` ∈ [0, 1].
-    ``levels`` n ∈ [2, N+1] (static). Points with an unresolved doublet are NaN with
-    status UNRESOLVED.
+    Parameters
+    ----------
+    dephasing : float or array
+        γφ ≥ 0 in units of J (may be traced).
+    n_spins : int or int array
+        N ≥ 1 (concrete).
+    field : float or array
+        Γ/J ≥ 0 (may be traced). At Γ = 0 the default Δt is infinite (INVALID_INPUT).
+    levels : int
+        n ∈ [2, N+1] (static).
+    dt : float or array, optional
+        Δt > 0 in ħ/J (may be traced); default π/(3ΔE) per point.
+    protocol : {"stationary", "sequential"}
+    coupling : float
+        J (energy unit).
+    p_excited : float or array
+        Initial population of E1, in [0, 1] (may be traced).
+
+    All array parameters broadcast together. Every field is NaN where ``status != OK``
+    (INVALID_INPUT for invalid traced values or Γ = 0 with the default Δt, UNRESOLVED
+    for an unresolved doublet, ``INACCURATE`` where neither propagator is trustworthy
+    in float64; see the module docstring for the Zeno regime).
     """
     g, n, f, lv, t, p = _validate_common(dephasing, n_spins, field, levels, dt, protocol, p_excited)
-    e, jzm, qm, status = lg_operators(n, f, lv, coupling=coupling)
-    nf_shape = status.shape
+    g, f, p = (jnp.asarray(x, jnp.float64) for x in (g, f, p))
+    t = None if t is None else jnp.asarray(t, jnp.float64)
+    bad = _bad_mask(g, f, t, p)
+    f_safe = jnp.where(jnp.isfinite(f) & (f >= 0), f, 0.5)
+    e, jzm, qm, status = lg_operators(n, f_safe, lv, coupling=coupling)
+    okspec = status == Status.OK
     de = e[..., 1] - e[..., 0]
-    tt = default_dt(e) if t is None else jnp.asarray(t)
-    shape = np.broadcast_shapes(nf_shape, g.shape, np.shape(tt), p.shape)
-    ok = jnp.broadcast_to(status == Status.OK, shape)
-    # Safe values at failed points (results masked to NaN below).
-    e_s = jnp.where((status == Status.OK)[..., None], e, jnp.arange(lv, dtype=jnp.float64))
-    tt = jnp.where(ok, jnp.broadcast_to(tt, shape), 1.0)
-    c12, c23, c13 = correlators_from_operators(e_s, jzm, qm, g, tt, protocol=protocol, p_excited=p)
+    tt = default_dt(e) if t is None else t
+    shape = np.broadcast_shapes(status.shape, g.shape, np.shape(tt), p.shape, bad.shape)
+    bc = lambda a: jnp.broadcast_to(a, shape)
+    # Default Δt at ΔE = 0 (Γ = 0) is infinite: invalid (explicit Δt is fine there).
+    bad_dt = bc(okspec & ~(jnp.isfinite(tt) & (tt > 0)))
+    st = jnp.where(bc(bad) | bad_dt, Status.INVALID_INPUT, bc(status)).astype(jnp.int32)
+    run = st == Status.OK
+    # Safe values at points not computed (results masked to NaN below).
+    e_s = jnp.where(okspec[..., None], e, jnp.arange(lv, dtype=jnp.float64))
+    g_s = jnp.where(run, bc(g), 0.0)
+    t_s = jnp.where(run, bc(tt), 1.0)
+    p_s = jnp.where(run, bc(p), 0.0)
+    shape2, args = _broadcast_ops(e_s, jzm, qm, g_s, t_s, p_s)
+    c12, c23, c13, trusted = (o.reshape(shape2) for o in _corr_batch(*args, protocol == "sequential"))
+    st = jnp.where(run & ~trusted, INACCURATE, st).astype(jnp.int32)
+    ok = st == Status.OK
     nan = lambda a: jnp.where(ok, a, jnp.nan)
-    return LGResult(k3=nan(c12 + c23 - c13), c12=nan(c12), c23=nan(c23), c13=nan(c13), dt=nan(tt),
-                    delta_e=nan(jnp.broadcast_to(de, shape)), status=jnp.broadcast_to(status, shape))
+    return LGResult(k3=nan(c12 + c23 - c13), c12=nan(c12), c23=nan(c23), c13=nan(c13), dt=nan(bc(tt)),
+                    delta_e=nan(bc(de)), status=st)
 
 
 def k3(dephasing, n_spins, field, *, levels: int = 5, dt=None, protocol: str = "stationary",
@@ -213,7 +422,9 @@ def k3(dephasing, n_spins, field, *, levels: int = 5, dt=None, protocol: str = "
     r"""Leggett–Garg K3 (Eq. 18; Appendix I) of the collectively dephased LMG model.
 
     ``k3(BEC.rate_to_natural(0.05), 370, 0.95)`` → 1.3167 (seed 001 Fig. 1, n = 5).
-    See :func:`correlators` for the parameters; returns only K3 (NaN at failed points).
+    See :func:`correlators` for the parameters (``dephasing``, ``field``, ``dt`` and
+    ``p_excited`` may be traced: ``jax.grad(lambda g: k3(g, 50, 0.9, levels=3))(0.01)``);
+    returns only K3 (NaN at failed points; use :func:`correlators` for the status).
     """
     return correlators(dephasing, n_spins, field, levels=levels, dt=dt, protocol=protocol,
                        coupling=coupling, p_excited=p_excited).k3
@@ -262,7 +473,9 @@ def _surface_uniform(e, jz, q, gs, dt0, h, n_dt, sequential):
 
 
 def _surface_general(e, jz, q, gs, dts, sequential):
-    f = lambda g, t: k3_point(e, jz, q, g, t, 0.0, sequential=sequential)
+    def f(g, t):
+        c12, c23, c13, ok = _correlators_checked(e, jz, q, g, t, 0.0, sequential)
+        return jnp.where(ok, c12 + c23 - c13, jnp.nan)
     return jax.vmap(lambda g: jax.vmap(lambda t: f(g, t))(dts))(gs)
 
 
@@ -274,28 +487,62 @@ def k3_surface(dephasings, dts, n_spins: int, field: float, levels: int = 5, *, 
                coupling: float = 1.0):
     r"""K3 on the grid ``dephasings`` × ``dts`` (shape (n_γ, n_Δt)) at one (N, Γ/J).
 
-    Uniformly spaced ``dts`` use exact propagator powers U(dt0 + k h) = U(h)^k U(dt0)
-    applied to vectors (four small expm per γφ); other grids one expm per point.
+    Parameters
+    ----------
+    dephasings : array (n_γ,)
+        γφ ≥ 0 (units of J; may be traced).
+    dts : array (n_Δt,)
+        Δt > 0 (ħ/J; may be traced).
+    n_spins : int
+        N (concrete).
+    field : float
+        Γ/J ≥ 0 (may be traced).
+    levels : int
+        n ∈ [2, N+1].
+
+    Concrete, uniformly spaced ``dts`` inside the direct propagator's trusted regime
+    use exact propagator powers U(dt0 + k h) = U(h)^k U(dt0) applied to vectors (four
+    small expm per γφ); other grids evaluate each point like :func:`k3`. Entries are
+    NaN where :func:`k3` would not return status OK.
     """
-    g = check_real("dephasing", dephasings, minimum=0.0).reshape(-1)
-    t = check_real("dt", dts, minimum=0.0, strict=True).reshape(-1)
+    ensure_x64()
+    traced = any(_is_traced(x) for x in (dephasings, dts, field))
+    g = _real_param("dephasing", dephasings, minimum=0.0)
+    t = _real_param("dt", dts, minimum=0.0, strict=True)
+    g = jnp.reshape(g, (-1,)) if _is_traced(g) else np.reshape(g, -1)
+    t = jnp.reshape(t, (-1,)) if _is_traced(t) else np.reshape(t, -1)
     n = int(check_n_spins(n_spins))
-    f = float(check_real("field", field, minimum=0.0))
+    f = _real_param("field", field, minimum=0.0)
+    if np.ndim(f) != 0:
+        raise ValueError(f"field must be a scalar; got shape {np.shape(f)}")
     check_choice("protocol", protocol, PROTOCOLS)
     lv = check_levels(levels, n + 1, minimum=2)
-    e, jzm, qm, status = lg_operators(n, f, lv, coupling=coupling)
-    if int(status) != Status.OK:
+    f = jnp.asarray(f, jnp.float64)
+    bad_f = ~(jnp.isfinite(f) & (f >= 0))
+    e, jzm, qm, status = lg_operators(n, jnp.where(bad_f, 0.5, f), lv, coupling=coupling)
+    ok = (status == Status.OK) & ~bad_f
+    bad_g = ~(jnp.isfinite(g) & (g >= 0))
+    bad_t = ~(jnp.isfinite(t) & (t > 0))
+    mask = ok & ~bad_g[:, None] & ~bad_t[None, :]
+    if not traced and not bool(ok):
         return jnp.full((g.size, t.size), jnp.nan)
+    e = jnp.where(ok, e, jnp.arange(lv, dtype=jnp.float64))
+    g_s = jnp.where(bad_g, 0.0, g)
+    t_s = jnp.where(bad_t, 1.0, t)
     seq = protocol == "sequential"
-    if t.size >= 3:
+    uniform = False
+    if not traced and t.size >= 3:
         d = np.diff(t)
         uniform = np.allclose(d, d[0], rtol=1e-10, atol=0.0) and d[0] != 0
-    else:
-        uniform = False
+        b2 = float(np.max(np.abs(np.linalg.eigvalsh(np.asarray(jzm))))) ** 2
+        # the uniform path has no Zeno branch: only inside the direct propagator's regime
+        uniform = uniform and _EPS * float(np.max(g)) * 2.0 * float(np.max(t)) * b2 <= DIRECT_TOL
     if uniform:
         h = (t[-1] - t[0]) / (t.size - 1)
-        return _surface_uniform_jit(e, jzm, qm, jnp.asarray(g), t[0], h, t.size, seq)
-    return _surface_general_jit(e, jzm, qm, jnp.asarray(g), jnp.asarray(t), seq)
+        out = _surface_uniform_jit(e, jzm, qm, jnp.asarray(g_s), t[0], h, t.size, seq)
+    else:
+        out = _surface_general_jit(e, jzm, qm, jnp.asarray(g_s), jnp.asarray(t_s), seq)
+    return jnp.where(mask, out, jnp.nan)
 
 
 # ----------------------------------------------------------------------------------------
@@ -308,10 +555,17 @@ _GRID = np.linspace(0.05, 1.6, 63)
 def optimal_dt_point(e, jz, q, g, p_excited=0.0, *, sequential: bool = False, newton_steps: int = 8):
     """(Δt*, K3(Δt*)) maximising K3 over Δt at fixed γφ: grid search on
     [0.05, 1.6]·π/(3ΔE), then safeguarded Newton steps on dK3/dΔt (forward-mode
-    second derivative), confined to one grid cell around the best grid point."""
-    t0 = default_dt(e)
+    second derivative), confined to one grid cell around the best grid point.
+
+    Derivatives (w.r.t. γφ, p_excited and the operators) follow the implicit function
+    theorem: dK3*/dθ = ∂K3/∂θ at Δt* (envelope theorem) and dΔt*/dθ = -K3_tθ/K3_tt;
+    the search itself is not differentiated.
+    """
+    ensure_x64()
+    e0, jz0, q0, g0, p0 = (jax.lax.stop_gradient(x) for x in (e, jz, q, g, p_excited))
+    t0 = default_dt(e0)
     grid = t0 * jnp.asarray(_GRID)
-    f = lambda t: k3_point(e, jz, q, g, t, p_excited, sequential=sequential)
+    f = lambda t: k3_point(e0, jz0, q0, g0, t, p0, sequential=sequential)
     vals = jax.vmap(f)(grid)
     i = jnp.argmax(vals)
     step = grid[1] - grid[0]
@@ -331,7 +585,19 @@ def optimal_dt_point(e, jz, q, g, p_excited=0.0, *, sequential: bool = False, ne
         return tn, jnp.where(better, tn, best_t), jnp.where(better, vn, best_v)
 
     _, bt, bv = jax.lax.fori_loop(0, newton_steps, body, (grid[i], grid[i], vals[i]))
-    return bt, bv
+    bt = jax.lax.stop_gradient(bt)
+    # Differentiable re-evaluation at the (fixed) optimum: value by the envelope theorem,
+    # Δt* by one implicit-function step whose primal contribution is exactly zero.
+    ft = lambda t: k3_point(e, jz, q, g, t, p_excited, sequential=sequential)
+    kt = jax.jvp(ft, (bt,), (jnp.ones_like(bt),))[1]  # ∂K3/∂Δt, carries d/dθ
+    ktt = jax.lax.stop_gradient(jax.jvp(d1, (bt,), (jnp.ones_like(bt),))[1])
+    # only an interior maximum moves with θ (at the edge of the search range Δt* is fixed)
+    interior = jax.lax.stop_gradient((bt > grid[0]) & (bt < grid[-1]) & (ktt < 0))
+    shift = jnp.where(interior, -kt / jnp.where(interior, ktt, -1.0), 0.0)
+    t_out = bt + (shift - jax.lax.stop_gradient(shift))
+    v_out = ft(bt)
+    v_out = v_out + jax.lax.stop_gradient(bv - v_out)  # same value as the search found
+    return t_out, v_out
 
 
 @jax.jit(static_argnames=("sequential",))
@@ -343,13 +609,28 @@ def optimal_interval(dephasing, n_spins, field, *, levels: int = 5, protocol: st
                      coupling: float = 1.0, p_excited=0.0):
     """Δt maximising K3 at each γφ and that maximal K3 (both NaN at failed points).
 
-    Returns ``(dt_opt, k3_max)`` broadcast over (dephasing, n_spins, field)."""
+    Parameters as in :func:`correlators` (``dephasing``, ``field``, ``p_excited`` may be
+    traced; derivatives by the envelope / implicit-function theorem). Returns
+    ``(dt_opt, k3_max)`` broadcast over (dephasing, n_spins, field, p_excited); NaN where
+    :func:`correlators` at (γφ, Δt*) would not be OK (invalid input, unresolved doublet,
+    Γ = 0, or outside the float64-trusted regime).
+    """
     g, n, f, lv, _, p = _validate_common(dephasing, n_spins, field, levels, None, protocol, p_excited)
-    e, jzm, qm, status = lg_operators(n, f, lv, coupling=coupling)
-    shape = np.broadcast_shapes(status.shape, g.shape, p.shape)
-    ok = jnp.broadcast_to(status == Status.OK, shape)
+    g, f, p = (jnp.asarray(x, jnp.float64) for x in (g, f, p))
+    bad = _bad_mask(g, f, None, p)
+    e, jzm, qm, status = lg_operators(n, jnp.where(jnp.isfinite(f) & (f >= 0), f, 0.5), lv, coupling=coupling)
+    shape = np.broadcast_shapes(status.shape, g.shape, p.shape, bad.shape)
+    bc = lambda a: jnp.broadcast_to(a, shape)
+    t0 = default_dt(e)
+    run = bc((status == Status.OK) & jnp.isfinite(t0) & (t0 > 0)) & ~bc(bad)
     e = jnp.where((status == Status.OK)[..., None], e, jnp.arange(lv, dtype=jnp.float64))
+    g_s = jnp.where(run, bc(g), 0.0)
+    p_s = jnp.where(run, bc(p), 0.0)
     B = lambda a, tail=(): jnp.broadcast_to(a, shape + tail).reshape((-1,) + tail)
-    t, v = _optimal_batch(B(e, (lv,)), B(jzm, (lv, lv)), B(qm, (lv, lv)), B(jnp.asarray(g)), B(jnp.asarray(p)),
-                          protocol == "sequential")
+    seq = protocol == "sequential"
+    t, v = _optimal_batch(B(e, (lv,)), B(jzm, (lv, lv)), B(qm, (lv, lv)), B(g_s), B(p_s), seq)
+    # trust check of the propagator at the optimum (same rule as correlators)
+    t_c = jax.lax.stop_gradient(jnp.where(jnp.isfinite(t), t, 1.0))
+    _, _, _, trusted = _corr_batch(B(e, (lv,)), B(jzm, (lv, lv)), B(qm, (lv, lv)), B(g_s), t_c, B(p_s), seq)
+    ok = run & trusted.reshape(shape)
     return jnp.where(ok, t.reshape(shape), jnp.nan), jnp.where(ok, v.reshape(shape), jnp.nan)

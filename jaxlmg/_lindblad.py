@@ -28,8 +28,19 @@ even-sector blocks are stored as the real matrix Y = triu(Re X) + tril(Im X, -1)
 Matrix exponentials use Padé-13 scaling-and-squaring (Higham 2005) with as many squarings
 as the norm requires (``jax.scipy.linalg.expm`` returns NaN beyond ``max_squarings=16``,
 i.e. for ‖L·Δt‖₁ ≳ 3.5e5, which happens whenever ΔE ≲ 2.6e-6 J at Δt = π/(3ΔE)).
-The squaring loop is a ``while_loop``: forward-mode derivatives (``jax.jvp``,
-``jax.jacfwd``) work, reverse mode does not.
+The squarings act on F = R - I (F ← 2F + F²) so that slowly decaying modes (R ≈ I) keep
+their relative accuracy. The squaring loop is a ``while_loop``; derivatives come from a
+custom JVP whose tangent is the Fréchet derivative L(A, E) (forward mode of the same
+recursion = Al-Mohy & Higham 2009), wrapped in ``jax.custom_derivatives.linear_call``
+with its transpose L(Aᵀ, ·), so reverse mode (``grad``, ``vjp``) works too, as do
+``vmap`` (a batching rule for ``linear_call`` is registered here, jax 0.10 lacks one),
+forward-over-forward and reverse-over-forward. Not supported: reverse-over-reverse and
+forward-over-reverse (``jax.hessian``; use ``jax.jacfwd(jax.jacfwd(f))``).
+
+Accuracy limit: the generator γφ·D of collective dephasing has an exact kernel
+(operators commuting with Jz); forming it in float64 perturbs that kernel by
+~eps·γφ·‖Jz‖², which the propagator integrates over Δt. ``_leggett_garg`` therefore
+switches to an adiabatic elimination (Zeno regime) when eps·γφ·Δt·‖Jz‖² is large.
 """
 
 from __future__ import annotations
@@ -52,12 +63,12 @@ _B13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796
 # Matrix exponential
 # ----------------------------------------------------------------------------------------
 
-def _expm_single(a):
+def _expm_scaled(a):
+    """(F, s) with F = exp(a/2^s) - I (Padé-13) and s the number of squarings needed."""
     n = a.shape[-1]
-    norm = jnp.max(jnp.sum(jnp.abs(a), axis=-2))
-    norm = lax.stop_gradient(norm)
+    norm = lax.stop_gradient(jnp.max(jnp.sum(jnp.abs(a), axis=-2)))
     s = jnp.where(norm > _THETA13, jnp.ceil(jnp.log2(jnp.where(norm > 0, norm, 1.0) / _THETA13)), 0.0)
-    s = jnp.where(jnp.isfinite(s), s, 0.0)
+    s = lax.stop_gradient(jnp.where(jnp.isfinite(s), s, 0.0))
     a = a / (2.0 ** s).astype(a.dtype)
     b = _B13
     eye = jnp.eye(n, dtype=a.dtype)
@@ -66,7 +77,14 @@ def _expm_single(a):
     a6 = a4 @ a2
     u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2) + b[7] * a6 + b[5] * a4 + b[3] * a2 + b[1] * eye)
     v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye
-    r = jnp.linalg.solve(v - u, v + u)
+    # r - I = (v - u)⁻¹ 2u: keeps the small part of r (slow modes) to relative accuracy.
+    return jnp.linalg.solve(v - u, 2.0 * u), s
+
+
+def _expm_impl(a):
+    """Scaling and squaring on F = R - I: F ← 2F + F², so slow modes (R ≈ I) are not
+    absorbed into the identity at every squaring (an ``expm1`` for matrices)."""
+    f, s = _expm_scaled(a)
 
     def cond(c):
         i, _ = c
@@ -74,18 +92,94 @@ def _expm_single(a):
 
     def body(c):
         i, m = c
-        return i + 1.0, m @ m
+        return i + 1.0, 2.0 * m + m @ m
 
-    _, r = lax.while_loop(cond, body, (jnp.zeros((), s.dtype), r))
-    return r
+    _, f = lax.while_loop(cond, body, (jnp.zeros((), s.dtype), f))
+    return f + jnp.eye(a.shape[-1], dtype=a.dtype)
+
+
+def _frechet_impl(a, e):
+    """Fréchet derivative L(a, e) of expm (forward mode of the squaring recursion with the
+    number of squarings of ``a`` held fixed = Al-Mohy & Higham 2009), scaled so that
+    ‖e‖ ~ ‖a‖ (L is linear in e)."""
+    na = jnp.max(jnp.sum(jnp.abs(a), axis=-2))
+    ne = jnp.max(jnp.sum(jnp.abs(e), axis=-2))
+    c = lax.stop_gradient(jnp.where((ne > 0) & (na > 0) & jnp.isfinite(na / ne), na / jnp.where(ne > 0, ne, 1.0), 1.0))
+    return jax.jvp(_expm_impl, (a,), (e * c,))[1] / c
+
+
+def _frechet_transpose(a, ct):
+    # ⟨G, L(A, E)⟩ = ⟨L(Aᵀ, G), E⟩ (Frobenius): L(A, E) = ∫₀¹ e^{sA} E e^{(1-s)A} ds.
+    return _frechet(a.T, ct)  # itself differentiable (Hessians, reverse over reverse)
+
+
+def _register_linear_call_batching():
+    """jax.custom_derivatives.linear_call has no batching rule (jax 0.10): add one that
+    vmaps the callee and its transpose (only if jax does not provide one itself)."""
+    from jax._src import core as _core
+    from jax._src.custom_derivatives import linear_call_p
+    from jax._src.interpreters import batching
+
+    if linear_call_p in batching.fancy_primitive_batchers:
+        return
+
+    def rule(args, dims, *, callee, transpose_thunk, num_callee_consts, num_res):
+        size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
+        args = [jnp.broadcast_to(a, (size,) + jnp.shape(a)) if d is None else jnp.moveaxis(a, d, 0)
+                for a, d in zip(args, dims)]
+        f_consts, res, lin = args[:num_callee_consts], args[num_callee_consts:num_callee_consts + num_res], \
+            args[num_callee_consts + num_res:]
+        f_fun = _core.jaxpr_as_fun(callee)
+        t_jaxpr, t_consts = transpose_thunk()
+        t_fun = _core.jaxpr_as_fun(t_jaxpr)
+        fb = lambda r, x: jax.vmap(lambda c_, r_, x_: f_fun(*c_, *r_, *x_))(list(r[0]), list(r[1]), list(x))
+        tb = lambda r, ct: jax.vmap(lambda r_, ct_: t_fun(*t_consts, *r_, *ct_))(list(r[1]), list(ct))
+        out = jax.custom_derivatives.linear_call(fb, tb, (list(f_consts), list(res)), list(lin))
+        return list(out), [0] * len(out)
+
+    batching.primitive_batchers[linear_call_p] = rule
+
+
+_register_linear_call_batching()
+
+
+@jax.custom_jvp
+def _frechet(a, e):
+    """L(a, e), linear in ``e`` with an explicit transpose (so reverse mode works)."""
+    return jax.custom_derivatives.linear_call(_frechet_impl, _frechet_transpose, a, e)
+
+
+@_frechet.defjvp
+def _frechet_jvp(primals, tangents):
+    # d L(A, E) = upper-right block of L(Â, dÂ), Â = [[A, E], [0, A]], dÂ = [[dA, dE], [0, dA]],
+    # because expm(Â) = [[e^A, L(A, E)], [0, e^A]].
+    a, e = primals
+    da, de = tangents
+    n = a.shape[-1]
+    z = jnp.zeros_like(a)
+    blk = lambda x, y: jnp.block([[x, y], [z, x]])
+    return _frechet(a, e), _frechet(blk(a, e), blk(da, de))[:n, n:]
+
+
+@jax.custom_jvp
+def _expm_single(a):
+    return _expm_impl(a)
+
+
+@_expm_single.defjvp
+def _expm_single_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    return _expm_single(a), _frechet(a, da)
 
 
 def expm(a: Float[Array, "*B n n"]) -> Float[Array, "*B n n"]:
     """Matrix exponential, Padé-13 scaling-and-squaring with unbounded squarings.
 
     Correct for any finite norm (no NaN cliff); batched over leading axes;
-    forward-mode differentiable.
+    differentiable in forward and reverse mode to any order (custom JVP through the
+    Fréchet derivative, whose tangent is a ``linear_call`` with an explicit transpose).
     """
+    ensure_x64()
     a = jnp.asarray(a)
     if a.ndim == 2:
         return _expm_single(a)
@@ -99,12 +193,14 @@ def expm(a: Float[Array, "*B n n"]) -> Float[Array, "*B n n"]:
 
 def vec(x):
     """Column-stacking vectorisation (QuTiP convention): vec(X)[i + n j] = X[i, j]."""
+    ensure_x64()
     x = jnp.asarray(x)
     return jnp.swapaxes(x, -1, -2).reshape(x.shape[:-2] + (-1,))
 
 
 def unvec(v, n: int | None = None):
     """Inverse of :func:`vec`."""
+    ensure_x64()
     v = jnp.asarray(v)
     if n is None:
         n = int(round(np.sqrt(v.shape[-1])))
@@ -112,11 +208,15 @@ def unvec(v, n: int | None = None):
 
 
 def spre(a):
+    """Left multiplication superoperator: vec(A X) = spre(A) vec(X)."""
+    ensure_x64()
     a = jnp.asarray(a)
     return jnp.kron(jnp.eye(a.shape[-1], dtype=a.dtype), a)
 
 
 def spost(a):
+    """Right multiplication superoperator: vec(X A) = spost(A) vec(X)."""
+    ensure_x64()
     a = jnp.asarray(a)
     return jnp.kron(a.T, jnp.eye(a.shape[-1], dtype=a.dtype))
 
@@ -180,6 +280,7 @@ def odd_action(x, e_even, e_odd, b, dephasing):
 
 def odd_generator(e_even, e_odd, b, dephasing) -> Float[Array, "D D"]:
     """Real (2 n_e n_o)² generator of the odd parity sector (see module docstring)."""
+    ensure_x64()
     d = 2 * b.shape[0] * b.shape[1]
     eye = jnp.eye(d, dtype=jnp.float64)
     return jax.vmap(lambda x: odd_action(x, e_even, e_odd, b, dephasing))(eye).T
@@ -217,6 +318,8 @@ def even_action(y, e_even, e_odd, b, dephasing):
 
 
 def even_generator(e_even, e_odd, b, dephasing):
+    """Real (n_e² + n_o²)² generator of the even parity sector (Hermitian blocks)."""
+    ensure_x64()
     ne, no = b.shape
     d = ne * ne + no * no
     eye = jnp.eye(d, dtype=jnp.float64)
@@ -262,6 +365,9 @@ def evolve(rho, energies, jz, dephasing, t):
     (as returned by ``truncated_operators`` at h = 0), ``dephasing`` γφ ≥ 0, ``t`` ≥ 0.
     Propagates the even and odd sectors separately (exact; no truncation beyond the basis).
     ``rho``, ``dephasing`` and ``t`` may carry leading batch axes (broadcast together).
+    Differentiable (forward and reverse mode). Accurate while eps·γφ·t·‖Jz‖² ≪ 1: beyond,
+    the float64 dissipator's perturbed kernel decays spuriously (see the module docstring;
+    the Leggett–Garg functions switch to the Zeno elimination there, ``evolve`` does not).
     """
     ensure_x64()
     rho = jnp.asarray(rho)
