@@ -119,28 +119,33 @@ def _jvp_core(d, e, w, v, dd, de, k):
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def tridiagonal_lowest_dd(d, e, k: int, n_valid):
-    """Lowest ``k`` eigenpairs of the first ``n_valid`` rows of (d, e) as
-    ``(w_hi, w_lo, v)``: eigenvalue = w_hi + w_lo to far below one ulp of w_hi
-    (deterministic bisection + twisted factorisation, :func:`jaxlmg._tridiag.lowest_eigenpairs_dd`).
+def eigenvalues_dd(d, e, k: int, n_valid):
+    """Lowest ``k`` eigenvalues of the first ``n_valid`` rows of (d, e) as
+    ``(w_hi, w_lo)``: eigenvalue = w_hi + w_lo to far below one ulp of w_hi
+    (deterministic bisection + twisted Rayleigh correction, see
+    :func:`jaxlmg._tridiag.lowest_eigenpairs_dd`).
 
     Rows ``>= n_valid`` must be decoupled and lie above the spectrum; the result is
-    bitwise independent of their number. Tangents: Hellmann–Feynman for ``w_hi``,
-    zero for ``w_lo``, the projected-resolvent rule for ``v``.
+    bitwise independent of their number. Tangents: Hellmann–Feynman dλ = vᵀ dT v for
+    ``w_hi`` (v from a twisted factorisation), zero for ``w_lo``. Eigenvectors: use
+    :func:`jaxlmg._tridiag.twisted_pass` at (w_hi, w_lo) (differentiable as it is).
     """
     from ._tridiag import lowest_eigenpairs_dd
 
-    return lowest_eigenpairs_dd(d, e, k, n_valid)
+    w_hi, w_lo, _ = lowest_eigenpairs_dd(d, e, k, n_valid)
+    return w_hi, w_lo
 
 
-@tridiagonal_lowest_dd.defjvp
-def _tridiagonal_lowest_dd_jvp(k, primals, tangents):
+@eigenvalues_dd.defjvp
+def _eigenvalues_dd_jvp(k, primals, tangents):
+    from ._tridiag import twisted_pass
+
     d, e, n_valid = primals
     dd, de, _ = tangents
-    w_hi, w_lo, v = tridiagonal_lowest_dd(d, e, k, n_valid)
-    valid = (jnp.arange(d.shape[-1]) < n_valid)
+    w_hi, w_lo = eigenvalues_dd(d, e, k, n_valid)
+    v = twisted_pass(d, e, w_hi, w_lo, n_valid)[0]
+    valid = jnp.arange(d.shape[-1]) < n_valid
     dd = jnp.where(valid, dd, 0.0)
     de = jnp.where(valid[1:] & valid[:-1], de, 0.0)
-    dw, dv = _jvp_core(d, e, w_hi + w_lo, v, dd, de, k)
-    dv = jnp.where(valid[:, None], dv, 0.0)
-    return (w_hi, w_lo, v), (dw, jnp.zeros_like(w_lo), dv)
+    dw = jnp.sum(v * _tmul(dd, de, v), axis=0)
+    return (w_hi, w_lo), (dw, jnp.zeros_like(w_lo))

@@ -11,7 +11,7 @@ matrix is used and levels carry parity 0.
 
 Batch independence: the eigensolver of a point depends only on that point (its own N
 and the call's ``levels``), never on the batch, and the h = 0 kernel
-(:func:`jaxlmg._eigen.tridiagonal_lowest_dd`) is bitwise independent of padding and of
+(:func:`jaxlmg._eigen.eigenvalues_dd`) is bitwise independent of padding and of
 its batch neighbours. Batches over ``n_spins`` are padded: padded rows are decoupled
 and placed above the spectrum. Sizes are grouped into power-of-two buckets so that a
 grid of mixed N runs as a handful of compiled computations.
@@ -33,8 +33,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ._config import ensure_x64
-from ._eigen import tridiagonal_lowest, tridiagonal_lowest_dd
-from ._splitting import first_amplitudes, herring_splittings
+from ._eigen import eigenvalues_dd, tridiagonal_lowest
+from ._splitting import herring_splittings
 from ._status import Status
 from ._tridiag import twisted_pass
 from ._validate import check_levels, check_on_invalid, invalid_n_spins, invalid_real, N_SPINS_RULE
@@ -138,17 +138,21 @@ def _blocks_point(n, field, coupling, nb: int, kb: int, dim: int, method: str):
     def solve(d, e, valid, size):
         pad = _pad_level(d, e, valid)
         d = jnp.where(valid, d, pad)
+        size = size.astype(jnp.int32)
         if method == "bisection":
-            w_hi, w_lo, u = tridiagonal_lowest_dd(d, e, kb, size.astype(jnp.int32))
+            w_hi, w_lo = eigenvalues_dd(d, e, kb, size)
         else:
-            w_hi, u = tridiagonal_lowest(d, e, kb, method)
+            w_hi, _ = tridiagonal_lowest(d, e, kb, method)
             w_lo = jax.lax.stop_gradient(twisted_pass(d, e, w_hi, jnp.zeros_like(w_hi), size)[1])
+        # Vectors and barrier amplitudes from one twisted pass at hi + lo (differentiable).
+        u, _, lf, sf, _ = twisted_pass(d, e, w_hi, jax.lax.stop_gradient(w_lo), size)
         u = jnp.where(valid[:, None], u, 0.0)
-        lf, sf = first_amplitudes(d, e, w_hi, w_lo, size.astype(jnp.int32))
         return w_hi, w_lo, u, lf, sf, _scale(jnp.where(valid, d, 0.0), e)
 
-    we_hi, we_lo, u_e, lf_e, sf_e, s_e = solve(d_even, e_even, valid_e, size_even)
-    wo_hi, wo_lo, u_o, lf_o, sf_o, s_o = solve(d_odd, e_odd, valid_o, size_odd)
+    # Both blocks in one vmapped solve (one compiled kernel, not two).
+    outs = jax.vmap(solve)(jnp.stack([d_even, d_odd]), jnp.stack([e_even, e_odd]),
+                           jnp.stack([valid_e, valid_o]), jnp.stack([size_even, size_odd]))
+    (we_hi, wo_hi), (we_lo, wo_lo), (u_e, u_o), (lf_e, lf_o), (sf_e, sf_o), (s_e, s_o) = outs
     split, log_split, herring = herring_splittings(kappa, ~odd_n, u_e, u_o, lf_e, sf_e, lf_o, sf_o,
                                                    we_hi, we_lo, wo_hi, wo_lo)
 

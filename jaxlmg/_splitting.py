@@ -34,7 +34,7 @@ The one subtle point is the eigenvalue: ∂ ln x_0/∂λ is the imaginary-time b
 traversal ≈ 30/J at N = 1e5, Γ/J = 0.99, and a float64 eigenvalue carries ½ ulp
 ≈ 7e-12 of representation error there, which alone would give 2e-10 relative error.
 Each eigenvalue is therefore kept as an unevaluated sum hi + lo (bisection, then the
-twisted Rayleigh correction γ_r/‖z‖²; :func:`jaxlmg._eigen.tridiagonal_lowest_dd`), and
+twisted Rayleigh correction γ_r/‖z‖²; :func:`jaxlmg._eigen.eigenvalues_dd`), and
 the amplitudes are evaluated at the shift (d − hi) − lo.
 
 Measured accuracy (float64 vs a 50-digit mpmath evaluation of the same identity with

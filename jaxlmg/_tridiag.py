@@ -441,9 +441,12 @@ def _single(k, max_iter, d, e):
 # of :mod:`jaxlmg._splitting` needs (its tail amplitudes change by ~30·δλ at N = 1e5).
 
 
+_UNROLL_DD = 1
+
+
 def _seqsum(x):
     """Sum over axis 0 as a sequential scan (association independent of padding)."""
-    return lax.scan(lambda c, xi: (c + xi, None), jnp.zeros(x.shape[1:], x.dtype), x, unroll=_UNROLL)[0]
+    return lax.scan(lambda c, xi: (c + xi, None), jnp.zeros(x.shape[1:], x.dtype), x, unroll=_UNROLL_DD)[0]
 
 
 def _valid_bounds(d, e, n_valid):
@@ -483,7 +486,7 @@ def bisect_lowest(d, e, k: int, n_valid):
             q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
             return q, jnp.where(q < 0, 1, 0)
 
-        _, c = lax.scan(step, jnp.full((k,), jnp.inf, dt), (d, e2p), unroll=_UNROLL)
+        _, c = lax.scan(step, jnp.full((k,), jnp.inf, dt), (d, e2p), unroll=4)
         return jnp.sum(c, axis=0)  # integer sum: exact in any order
 
     lo0 = jnp.full((k,), gl - slack)
@@ -541,8 +544,8 @@ def twisted_pass(d, e, lam_hi, lam_lo, n_valid):
 
     e2m = jnp.concatenate([zero1, e2])[:, None]
     e2s = jnp.concatenate([e2, zero1])[:, None]
-    _, qf = lax.scan(fstep, jnp.full((k,), jnp.inf, dt), (dl, e2m), unroll=_UNROLL)
-    _, qb = lax.scan(fstep, jnp.full((k,), jnp.inf, dt), (dl, e2s), reverse=True, unroll=_UNROLL)
+    _, qf = lax.scan(fstep, jnp.full((k,), jnp.inf, dt), (dl, e2m), unroll=_UNROLL_DD)
+    _, qb = lax.scan(fstep, jnp.full((k,), jnp.inf, dt), (dl, e2s), reverse=True, unroll=_UNROLL_DD)
     gam = qf + qb - dl
     agam = jnp.where(valid[:, None], jnp.abs(lax.stop_gradient(gam)), jnp.inf)
     r = jnp.argmin(agam, axis=0)  # first minimum: deterministic
@@ -560,8 +563,8 @@ def twisted_pass(d, e, lam_hi, lam_lo, n_valid):
         return z, z
 
     zk = jnp.zeros((k,), dt)
-    _, zu = lax.scan(up, zk, (rows, ep[:, None], qf), reverse=True, unroll=_UNROLL)
-    _, zd = lax.scan(down, zk, (rows, em[:, None], qb), unroll=_UNROLL)
+    _, zu = lax.scan(up, zk, (rows, ep[:, None], qf), reverse=True, unroll=_UNROLL_DD)
+    _, zd = lax.scan(down, zk, (rows, em[:, None], qb), unroll=_UNROLL_DD)
     z = jnp.where(rows[:, None] == r[None, :], 1.0, zu + zd)
     z = jnp.where(valid[:, None], z, 0.0)
     nrm2 = _seqsum(z * z)
@@ -583,7 +586,7 @@ def twisted_pass(d, e, lam_hi, lam_lo, n_valid):
         return (mant, expo, neg), None
 
     init = (jnp.ones((k,), dt), jnp.zeros((k,), jnp.int32), jnp.zeros((k,), jnp.int32))
-    (mant, expo, neg), _ = lax.scan(lstep, init, (rows, ep[:, None], qf), unroll=_UNROLL)
+    (mant, expo, neg), _ = lax.scan(lstep, init, (rows, ep[:, None], qf), unroll=_UNROLL_DD)
     log_first = jnp.log(mant) + expo.astype(dt) * np.log(two) - 0.5 * jnp.log(nrm2)
     v = z / jnp.sqrt(nrm2)
     s = jnp.where(lax.stop_gradient(_seqsum(v)) < 0, -1.0, 1.0)
@@ -594,7 +597,7 @@ def twisted_pass(d, e, lam_hi, lam_lo, n_valid):
 def lowest_eigenpairs_dd(d, e, k: int, n_valid):
     """Deterministic lowest-k eigenpairs: (lam_hi, lam_lo, v) with lam_hi + lam_lo the
     eigenvalues (see :func:`bisect_lowest`, :func:`twisted_pass`). Not differentiable
-    by itself (see :func:`jaxlmg._eigen.tridiagonal_lowest_dd`)."""
+    by itself (see :func:`jaxlmg._eigen.eigenvalues_dd`)."""
     lam = bisect_lowest(d, e, k, n_valid)
     zero = jnp.zeros_like(lam)
     v, delta, _, _, _ = twisted_pass(d, e, lam, zero, n_valid)
