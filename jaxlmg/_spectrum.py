@@ -411,8 +411,18 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         # persymmetric Jacobi matrix has i nodes), and at Γ = 0 they come in degenerate
         # pairs: either way the lowest k levels hold ceil(k/2) of each block.
         kb = min((k + 1) // 2, nb)
-        return _kernel(jnp.asarray(n_sub), f_sub, b_sub, nb=nb, kb=kb, k=k, kc=min(kc, dim_states),
-                       dim=dim_states, method=method, blocks=blocks, coupling=coupling)
+        # Pad the batch to a power of two (copies of its first point): a few compiled
+        # shapes serve every batch size; points never interact, so results are unchanged.
+        m_pts = len(n_sub)
+        m_pad = 1 << max(0, (m_pts - 1).bit_length())
+        if m_pad > m_pts:
+            rep = np.zeros(m_pad - m_pts, np.int64)
+            n_sub = np.concatenate([n_sub, n_sub[rep]])
+            cat = jnp.concatenate if traced else np.concatenate
+            f_sub, b_sub = cat([f_sub, f_sub[rep]]), cat([b_sub, b_sub[rep]])
+        out = _kernel(jnp.asarray(n_sub), f_sub, b_sub, nb=nb, kb=kb, k=k, kc=min(kc, dim_states),
+                      dim=dim_states, method=method, blocks=blocks, coupling=coupling)
+        return tuple(a[:m_pts] for a in out)
 
     if bucket:
         dims = np.array([_bucket_size(int(x) + 1) for x in n_b])

@@ -248,8 +248,8 @@ def _same(a, b):
     assert a[3] == b[3] and np.array_equal(a[4], b[4])
 
 
-@settings(max_examples=6, deadline=None)
-@given(perm_seed=st.integers(0, 2**31 - 1), cut=st.integers(1, len(_W3_LIKE) - 1))
+@settings(max_examples=3, deadline=None)
+@given(perm_seed=st.integers(0, 2**31 - 1), cut=st.sampled_from([5, 13, 29]))
 def test_point_independent_of_batch(perm_seed, cut):
     """Same point alone, in sub-batches, permuted, padded, next to invalid points and
     N = 1: identical energies, gaps, ΔE (≤ 1e-12 relative) and status."""
