@@ -3,19 +3,27 @@ r"""Batched, differentiable LMG spectrum in the symmetric Dicke basis.
 At h = 0 the Hamiltonian commutes with the spin-flip parity Π (|m⟩ → |-m⟩) and splits
 into two tridiagonal blocks on the (anti)symmetric combinations (|m⟩ ± |-m⟩)/√2. Each
 block is diagonalised separately, so the quasi-degenerate tunnel doublet never mixes
-and every level carries an exact parity label. With h ≠ 0 (or a traced ``bias``) the
-full (N+1)-dimensional tridiagonal matrix is used and levels carry parity 0.
+and every level carries an exact parity label. The tunnel splittings come from the
+cancellation-free Herring formula of :mod:`jaxlmg._splitting` (relative accuracy down
+to ΔE ≪ 1e-308, as a logarithm), and the gaps E_k − E_0 from eigenvalues carried as
+hi + lo sums. With h ≠ 0 (or a traced ``bias``) the full (N+1)-dimensional tridiagonal
+matrix is used and levels carry parity 0.
 
-Batches over ``n_spins`` are padded: the padded rows of each block are decoupled and
-placed above the spectrum, so the lowest levels are those of the unpadded matrix.
-Sizes are grouped into a few buckets so that a grid of mixed N runs as a handful of
-compiled computations rather than one per N.
+Batch independence: the eigensolver of a point depends only on that point (its own N
+and the call's ``levels``), never on the batch, and the h = 0 kernel
+(:func:`jaxlmg._eigen.eigenvalues_dd`) is bitwise independent of padding and of
+its batch neighbours. Batches over ``n_spins`` are padded: padded rows are decoupled
+and placed above the spectrum. Sizes are grouped into power-of-two buckets so that a
+grid of mixed N runs as a handful of compiled computations.
+
+Cost: O(N·k) time and memory per point on the h = 0 path (k = levels; no (N+1)² array
+unless more than 48 levels are requested, where a dense ``eigh`` of each block is used).
 """
 
 from __future__ import annotations
 
 import functools
-import math
+import os
 from typing import Any
 
 import equinox as eqx
@@ -25,13 +33,20 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ._config import ensure_x64
-from ._eigen import tridiagonal_lowest
+from ._eigen import eigenvalues_dd, tridiagonal_lowest
+from ._splitting import herring_splittings
 from ._status import Status
+from ._tridiag import twisted_pass
 from ._validate import check_levels, check_on_invalid, invalid_n_spins, invalid_real, N_SPINS_RULE
 
 _EPS = float(np.finfo(np.float64).eps)
-#: ΔE below this many eps·‖H‖ is reported as unresolved (relative error above ~1e-3).
+#: Where the plain difference E1 − E0 is used (h ≠ 0, or a pair that is not a tunnel
+#: doublet), ΔE below this many eps·‖H‖ is reported as unresolved (relative error > 1e-3).
 UNRESOLVED_FACTOR = 8.0e3
+#: Largest n_spins accepted (int32 row indices inside the kernels).
+N_SPINS_MAX = 2**31 - 2
+#: Levels per parity block above which the h = 0 path uses a dense eigh per block.
+DENSE_BLOCK_LEVELS = 24
 
 
 class Spectrum(eqx.Module):
@@ -39,6 +54,17 @@ class Spectrum(eqx.Module):
 
     Shapes: batch shape ``S`` = broadcast of (n_spins, field, bias); ``k`` levels;
     ``d`` = N_max + 1 Dicke states (entries beyond N+1 are zero padding, see ``mask``).
+
+    ``gaps[..., k] = E_k − E_0`` with relative accuracy (at h = 0: same-block gaps from
+    hi + lo eigenvalues, opposite-parity partners through the Herring splitting).
+    ``log_delta_e`` = ln(E1 − E0), finite even where ΔE underflows float64; computed
+    at every point, also for ``levels=1``. ``delta_e`` = exp(log_delta_e) where
+    ``status == OK`` (0 when it underflows), else NaN.
+
+    Invalid points (``on_invalid="mask"``, or invalid traced values) carry NaN values
+    and ``Status.INVALID_INPUT``; their ``field``/``bias`` are reported as given and
+    their ``n_spins`` as given when it is an integer, −1 otherwise (an int field cannot
+    hold NaN).
     """
 
     energies: Float[Array, "*S k"]
@@ -50,13 +76,14 @@ class Spectrum(eqx.Module):
     n_spins: Int[Array, "*S"]
     field: Float[Array, "*S"]
     bias: Float[Array, "*S"]
+    gaps: Float[Array, "*S k"] = None
+    log_delta_e: Float[Array, "*S"] = None
     coupling: float = eqx.field(static=True, default=1.0)
 
     @property
     def delta_e(self):
-        """Tunnel splitting E1 - E0 (NaN where unresolved in float64)."""
-        de = self.energies[..., 1] - self.energies[..., 0]
-        return jnp.where(self.status == Status.OK, de, jnp.nan)
+        """Tunnel splitting E1 − E0 (NaN where the status is not OK)."""
+        return jnp.where(self.status == Status.OK, jnp.exp(self.log_delta_e), jnp.nan)
 
 
 def _is_traced(x: Any) -> bool:
@@ -106,16 +133,28 @@ def _blocks_point(n, field, coupling, nb: int, kb: int, dim: int, method: str):
     e_odd = -field * _ladder(nf, m_odd[:-1])
     e_even = jnp.where(valid_e[1:], e_even, 0.0)
     e_odd = jnp.where(valid_o[1:], e_odd, 0.0)
+    kappa = jnp.where(odd_n, -2.0 * c_mid, -e_even[0] if nb > 1 else 0.0)
 
-    def solve(d, e, valid):
+    def solve(d, e, valid, size):
         pad = _pad_level(d, e, valid)
         d = jnp.where(valid, d, pad)
-        w, u = tridiagonal_lowest(d, e, kb, method)
+        size = size.astype(jnp.int32)
+        if method == "bisection":
+            w_hi, w_lo = eigenvalues_dd(d, e, kb, size)
+        else:
+            w_hi, _ = tridiagonal_lowest(d, e, kb, method)
+            w_lo = jax.lax.stop_gradient(twisted_pass(d, e, w_hi, jnp.zeros_like(w_hi), size)[1])
+        # Vectors and barrier amplitudes from one twisted pass at hi + lo (differentiable).
+        u, _, lf, sf, _ = twisted_pass(d, e, w_hi, jax.lax.stop_gradient(w_lo), size)
         u = jnp.where(valid[:, None], u, 0.0)
-        return w, u, _scale(jnp.where(valid, d, 0.0), e)
+        return w_hi, w_lo, u, lf, sf, _scale(jnp.where(valid, d, 0.0), e)
 
-    w_e, u_e, s_e = solve(d_even, e_even, valid_e)
-    w_o, u_o, s_o = solve(d_odd, e_odd, valid_o)
+    # Both blocks in one vmapped solve (one compiled kernel, not two).
+    outs = jax.vmap(solve)(jnp.stack([d_even, d_odd]), jnp.stack([e_even, e_odd]),
+                           jnp.stack([valid_e, valid_o]), jnp.stack([size_even, size_odd]))
+    (we_hi, wo_hi), (we_lo, wo_lo), (u_e, u_o), (lf_e, lf_o), (sf_e, sf_o), (s_e, s_o) = outs
+    split, log_split, herring = herring_splittings(kappa, ~odd_n, u_e, u_o, lf_e, sf_e, lf_o, sf_o,
+                                                   we_hi, we_lo, wo_hi, wo_lo)
 
     # Map block vectors to the Dicke basis: index of +m is n/2 + m, of -m is n/2 - m.
     def embed(u, mv, valid, sign):
@@ -135,16 +174,22 @@ def _blocks_point(n, field, coupling, nb: int, kb: int, dim: int, method: str):
 
     v_e = embed(u_e, m_even, valid_e, 1.0)
     v_o = embed(u_o, m_odd, valid_o, -1.0)
-    w = jnp.concatenate([w_e, w_o])
+    w = jnp.concatenate([we_hi + we_lo, wo_hi + wo_lo])
     v = jnp.concatenate([v_e, v_o], axis=1)
     par = jnp.concatenate([jnp.ones(kb, jnp.int32), -jnp.ones(kb, jnp.int32)])
+    # Gaps to the even ground state: same block from hi + lo; odd partners via Herring.
+    g_e = (we_hi - we_hi[0]) + (we_lo - we_lo[0])
+    g_o = jnp.where(herring, g_e + split, (wo_hi - we_hi[0]) + (wo_lo - we_lo[0]))
+    gaps = jnp.concatenate([g_e, g_o])
     # Padded block eigenvalues (blocks smaller than kb) must never be selected.
     avail = jnp.concatenate([jnp.arange(kb) < size_even, jnp.arange(kb) < size_odd])
     w_sort = jnp.where(avail, w, jnp.inf)
     order = jnp.argsort(w_sort, stable=True)
-    # Doublet splitting from the two block ground states (no mixing by construction).
-    de = w_o[0] - w_e[0]
-    return w[order], v[:, order], par[order], jnp.where(avail[order], True, False), de, jnp.maximum(s_e, s_o)
+    scale = jnp.maximum(s_e, s_o)
+    plain_ok = split[0] >= UNRESOLVED_FACTOR * _EPS * scale
+    resolved = herring[0] | plain_ok | (field == 0.0)
+    log_de = log_split[0]
+    return w[order], v[:, order], par[order], avail[order], gaps[order], log_de, resolved
 
 
 def _full_point(n, field, bias, coupling, dim: int, k: int, method: str):
@@ -161,22 +206,32 @@ def _full_point(n, field, bias, coupling, dim: int, k: int, method: str):
     v = jnp.where(valid[:, None], v, 0.0)
     avail = jnp.arange(k) <= n
     par = jnp.zeros(k, jnp.int32)
-    de = w[1] - w[0] if k > 1 else jnp.zeros(())
-    return w, v, par, avail, de, _scale(jnp.where(valid, d, 0.0), e)
+    de = w[1] - w[0]
+    scale = _scale(jnp.where(valid, d, 0.0), e)
+    resolved = (de >= UNRESOLVED_FACTOR * _EPS * scale) | (field == 0.0)
+    log_de = jnp.where(de > 0, jnp.log(jnp.where(de > 0, de, 1.0)), jnp.where(de == 0, -jnp.inf, jnp.nan))
+    return w, v, par, avail, w - w[0], log_de, resolved
 
 
-@functools.partial(jax.jit, static_argnames=("nb", "kb", "k", "dim", "method", "blocks", "coupling"))
-def _kernel(n, field, bias, *, nb, kb, k, dim, method, blocks, coupling):
+@functools.partial(jax.jit, static_argnames=("nb", "kb", "k", "kc", "dim", "method", "blocks", "coupling"))
+def _kernel(n, field, bias, *, nb, kb, k, kc, dim, method, blocks, coupling):
+    # Invalid values (possible when traced) never reach the solver: NaN + INVALID_INPUT.
+    bad = ~jnp.isfinite(field) | (field < 0) | ~jnp.isfinite(bias)
+    f_safe = jnp.where(bad, 0.5, field)
+    b_safe = jnp.where(bad, 0.0, bias)
     if blocks:
         f = lambda n_, g_, h_: _blocks_point(n_, g_, coupling, nb, kb, dim, method)
     else:
-        f = lambda n_, g_, h_: _full_point(n_, g_, h_, coupling, dim, k, method)
-    w, v, par, avail, de, scale = jax.vmap(f)(n, field, bias)
-    w, v, par, avail = w[:, :k], v[:, :, :k], par[:, :k], avail[:, :k]
+        f = lambda n_, g_, h_: _full_point(n_, g_, h_, coupling, dim, kc, method)
+    w, v, par, avail, gaps, log_de, resolved = jax.vmap(f)(n, f_safe, b_safe)
+    w, v, par, avail, gaps = w[:, :k], v[:, :, :k], par[:, :k], avail[:, :k], gaps[:, :k]
     w = jnp.where(avail, w, jnp.nan)
-    resolved = (de >= UNRESOLVED_FACTOR * _EPS * scale) | (field == 0.0) | (k < 2)
-    status = jnp.where(resolved, Status.OK, Status.UNRESOLVED).astype(jnp.int32)
-    return w, v, par, status
+    gaps = jnp.where(avail, gaps, jnp.nan)
+    status = jnp.where(resolved, Status.OK, Status.UNRESOLVED)
+    status = jnp.where(bad, Status.INVALID_INPUT, status).astype(jnp.int32)
+    nanb = lambda a, extra: jnp.where(bad.reshape(bad.shape + (1,) * extra), jnp.nan, a)
+    log_de = jnp.where(status == Status.OK, log_de, jnp.nan)
+    return nanb(w, 1), nanb(v, 2), par, status, nanb(gaps, 1), log_de
 
 
 def _bucket_size(n_max: int) -> int:
@@ -185,17 +240,60 @@ def _bucket_size(n_max: int) -> int:
     return max(64, 1 << (int(n_max) - 1).bit_length())
 
 
-#: Batches (per size bucket) at least this large use the Laguerre kernel: it runs ~1.5x
-#: faster than bisection but compiles ~2x slower, which only pays off for big batches.
-LAGUERRE_MIN_BATCH = 64
-
-
-def _choose_method(k: int, n: int, batch: int, solver: str) -> str:
+def _choose_method(k: int, n_own: int, blocks: bool, solver: str) -> str:
+    """Eigensolver of one point: a function of the point's own size and the call's
+    ``levels`` only (never of the batch), so a point's answer cannot depend on its batch."""
     if solver != "auto":
         return solver
-    if n <= 64 or k > n // 4:
-        return "dense"
-    return "laguerre" if batch >= LAGUERRE_MIN_BATCH else "bisection"
+    if blocks:
+        return "dense" if (k + 1) // 2 > DENSE_BLOCK_LEVELS else "bisection"
+    return "dense" if (n_own + 1 <= 64 or k > (n_own + 1) // 4) else "laguerre"
+
+
+def _available_bytes() -> float:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024.0
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+def _check_memory(n_b: np.ndarray, k: int, d_total: int, dense: bool):
+    """Refuse (ValueError naming n_spins) a call whose arrays would not fit in memory."""
+    per_point_rows = n_b.astype(np.float64) + 1.0
+    kb = (k + 1) // 2 + 1
+    work = np.sum(per_point_rows) * kb * 8.0 * 40.0  # kernel working arrays (both passes)
+    if dense:
+        work += np.sum(per_point_rows**2) * 8.0 * 3.0
+    out = float(n_b.size) * d_total * k * 8.0 * 3.0
+    need = work + out
+    avail = _available_bytes()
+    if need > 0.8 * avail:
+        raise ValueError(
+            f"n_spins up to {int(n_b.max())} with levels={k} for {n_b.size} point(s) needs about "
+            f"{need / 2**30:.1f} GiB, more than the {avail / 2**30:.1f} GiB of memory available; "
+            "use a smaller n_spins, fewer levels or smaller batches")
+
+
+def _reject_bool(name: str, value: Any):
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, np.ndarray) and value.dtype == bool):
+        raise ValueError(f"{name} must be an integer, not a boolean; got {value!r}")
+
+
+def _reported_n(n_spins, shape):
+    """n_spins as given for reporting (masked points): the integer if it is one, else -1."""
+    try:
+        raw = np.broadcast_to(np.asarray(n_spins, dtype=np.float64), shape)
+    except (TypeError, ValueError):
+        return np.full(shape, -1, np.int64)
+    ok = np.isfinite(raw) & (np.round(raw) == raw) & (np.abs(raw) <= N_SPINS_MAX)
+    return np.where(ok, np.where(ok, raw, 0).astype(np.int64), -1)
 
 
 def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: float = 1.0,
@@ -205,23 +303,36 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
     Parameters
     ----------
     n_spins : int or int array
-        Number of spins N ≥ 1 (Dicke dimension N+1). Must be concrete (it sets shapes).
+        Number of spins N, 1 ≤ N ≤ 2³¹ − 2 (Dicke dimension N+1). Must be concrete (it
+        sets shapes). A call whose arrays would not fit in memory raises ValueError.
     field : float or array
-        Transverse field Γ ≥ 0, in units of ``coupling``. May be traced (jit/vmap/grad).
+        Transverse field Γ ≥ 0, in units of ``coupling``. May be traced (jit/vmap/grad);
+        invalid traced values (NaN, negative) give NaN with ``Status.INVALID_INPUT``.
     bias : float or array
-        Longitudinal field h. Exactly 0 (the default) selects the parity-block solver.
+        Longitudinal field h. Exactly 0 (the default) selects the parity-block solver
+        and the cancellation-free tunnel splitting.
     levels : int, optional
         Number of lowest levels, 1 ≤ levels ≤ N+1 for the smallest N of the batch.
+        ``delta_e``/``log_delta_e`` are computed for every ``levels`` (also 1).
     on_invalid : {"raise", "mask"}
         Invalid points raise ``ValueError`` (default) or come back as NaN with
         ``status == Status.INVALID_INPUT`` while the rest of the batch is computed.
     bucket : bool
         Group mixed sizes into a few padded buckets (results equal the unpadded ones).
     solver : {"auto", "bisection", "laguerre", "dense"}
-        Tridiagonal eigensolver (see :mod:`jaxlmg._eigen`); "auto" picks dense for small
-        blocks, Laguerre for batches of ≥ 64 points per size bucket, else bisection.
+        Tridiagonal eigensolver (see :mod:`jaxlmg._eigen`). "auto": at h = 0 the
+        deterministic bisection kernel (dense ``eigh`` per block above 48 levels); with
+        h ≠ 0 dense for N + 1 ≤ 64 or levels > (N+1)/4, else Laguerre. The choice
+        depends only on each point's own N and ``levels``, never on the batch.
 
     ``n_spins``, ``field`` and ``bias`` broadcast against each other.
+
+    Status: ``OK`` wherever ΔE is accurate. At h = 0 this is every point with finite
+    inputs (the Herring splitting has relative accuracy ≤ 1e-10 for N ≤ 1e5); UNRESOLVED
+    remains possible only where the Herring formula does not apply (the two lowest block
+    levels are not a tunnel doublet, overlap < 1/4) *and* the plain difference is below
+    8e3·eps·‖H‖ — not observed for Γ ≥ 0 — and, with h ≠ 0 (plain E1 − E0), for
+    splittings below 8e3·eps·‖H‖.
     """
     ensure_x64()
     check_on_invalid(on_invalid)
@@ -229,8 +340,21 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
     from ._validate import check_choice
 
     check_choice("solver", solver, ("auto",) + METHODS)
+    _reject_bool("n_spins", n_spins)
+    _reject_bool("levels", levels)
     traced = any(_is_traced(x) for x in (field, bias))
-    n_arr, n_bad = invalid_n_spins(n_spins)
+    n_raw = np.asarray(n_spins) if not isinstance(n_spins, (list, tuple)) else np.asarray(n_spins, dtype=object)
+    try:
+        n_float = np.asarray(n_spins, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"n_spins must be {N_SPINS_RULE}; got {n_spins!r}") from None
+    too_big = np.isfinite(n_float) & (n_float > N_SPINS_MAX)
+    if np.any(too_big) and on_invalid == "raise":
+        bad_v = n_float[too_big].flat[0] if n_float.ndim else float(n_float)
+        raise ValueError(f"n_spins must be an integer in [1, {N_SPINS_MAX}]; got {bad_v:g}")
+    n_arr, n_bad = invalid_n_spins(np.where(too_big, 0.5, n_float))
+    n_bad = n_bad | too_big
+    del n_raw
     if traced:
         if np.any(n_bad):
             raise ValueError(f"n_spins must be {N_SPINS_RULE}; got {n_spins!r}")
@@ -239,12 +363,13 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         shape = jnp.broadcast_shapes(n_arr.shape, field_j.shape, bias_j.shape)
         bad = np.zeros(shape, bool)
         blocks = False if _is_traced(bias) else bool(np.all(np.asarray(bias) == 0.0))
+        f_rep, b_rep = field_j, bias_j
     else:
         f_arr, f_bad, f_rule = invalid_real("field", field, minimum=0.0)
         b_arr, b_bad, b_rule = invalid_real("bias", bias)
         shape = np.broadcast_shapes(n_arr.shape, f_arr.shape, b_arr.shape)
         if on_invalid == "raise":
-            for name, arr, badm, rule in (("n_spins", np.asarray(n_spins, dtype=float) if not np.any(n_bad) else np.asarray(n_spins), n_bad, N_SPINS_RULE),
+            for name, arr, badm, rule in (("n_spins", n_float, n_bad, N_SPINS_RULE),
                                           ("field", f_arr, f_bad, f_rule), ("bias", b_arr, b_bad, b_rule)):
                 if np.any(badm):
                     from ._validate import _describe_bad
@@ -252,13 +377,17 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         bad = np.broadcast_to(n_bad, shape) | np.broadcast_to(f_bad, shape) | np.broadcast_to(b_bad, shape)
         field_j = np.where(np.broadcast_to(f_bad, shape), 0.5, np.broadcast_to(f_arr, shape))
         bias_j = np.where(np.broadcast_to(b_bad, shape), 0.0, np.broadcast_to(b_arr, shape))
-        blocks = bool(np.all(bias_j == 0.0))
+        blocks = bool(np.all(bias_j[~bad] == 0.0)) if np.any(~bad) else True
+        f_rep = np.broadcast_to(f_arr, shape).reshape(-1)
+        b_rep = np.broadcast_to(b_arr, shape).reshape(-1)
     coupling = float(coupling)
     if not np.isfinite(coupling) or coupling <= 0:
         raise ValueError(f"coupling must be finite and > 0; got {coupling!r}")
 
     n_b = np.broadcast_to(n_arr, shape).reshape(-1)
-    good_n = n_b[~bad.reshape(-1)] if np.any(~bad) else n_b
+    badf = np.broadcast_to(bad, shape).reshape(-1)
+    n_b = np.where(badf, 1, n_b)  # invalid points run as N = 1 (results masked)
+    good_n = n_b[~badf] if np.any(~badf) else n_b
     n_min, n_max = int(good_n.min()), int(good_n.max())
     if levels is None:
         k = n_max + 1
@@ -266,62 +395,81 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         # Strict by default; with on_invalid="mask" smaller N of a ragged batch get NaN
         # for the levels they do not have.
         k = check_levels(levels, (n_max if on_invalid == "mask" else n_min) + 1)
+    kc = max(k, 2)  # the full-matrix path always computes E1 for ΔE
+    d_total = n_max + 1
+    methods = np.array([_choose_method(k if blocks else kc, int(x), blocks, solver) for x in np.unique(n_b)])
+    meth_of = dict(zip(np.unique(n_b).tolist(), methods.tolist()))
+    meth_b = np.array([meth_of[int(x)] for x in n_b]) if n_b.size else np.array([], dtype=str)
+    _check_memory(n_b, k, d_total, dense=bool(np.any(meth_b == "dense")))
     bx = jnp if traced else np
     field_b = bx.broadcast_to(field_j, shape).reshape(-1)
     bias_b = bx.broadcast_to(bias_j, shape).reshape(-1)
 
-    def run(idx_n, n_sub, f_sub, b_sub):
-        dim = n_sub_max = int(np.max(idx_n))
-        if bucket and not traced:
-            dim = _bucket_size(n_sub_max + 1) - 1
-        dim = max(dim, n_max) if not bucket or traced else dim
-        d_states = dim + 1
-        nb = dim // 2 + 1
+    def run(n_sub, f_sub, b_sub, dim_states, method):
+        nb = (dim_states - 1) // 2 + 1
         # At h = 0 with Γ > 0 the levels alternate in parity (the i-th eigenvector of a
         # persymmetric Jacobi matrix has i nodes), and at Γ = 0 they come in degenerate
         # pairs: either way the lowest k levels hold ceil(k/2) of each block.
         kb = min((k + 1) // 2, nb)
-        kk = k
-        method = _choose_method(kb if blocks else kk, nb if blocks else d_states, len(n_sub), solver)
-        return _kernel(jnp.asarray(n_sub), f_sub, b_sub, nb=nb, kb=kb, k=kk, dim=d_states,
-                       method=method, blocks=blocks, coupling=coupling)
+        # Pad the batch to a power of two (copies of its first point): a few compiled
+        # shapes serve every batch size; points never interact, so results are unchanged.
+        m_pts = len(n_sub)
+        m_pad = 1 << max(0, (m_pts - 1).bit_length())
+        if m_pad > m_pts:
+            rep = np.zeros(m_pad - m_pts, np.int64)
+            n_sub = np.concatenate([n_sub, n_sub[rep]])
+            cat = jnp.concatenate if traced else np.concatenate
+            f_sub, b_sub = cat([f_sub, f_sub[rep]]), cat([b_sub, b_sub[rep]])
+        out = _kernel(jnp.asarray(n_sub), f_sub, b_sub, nb=nb, kb=kb, k=k, kc=min(kc, dim_states),
+                      dim=dim_states, method=method, blocks=blocks, coupling=coupling)
+        return tuple(a[:m_pts] for a in out)
 
-    d_total = n_max + 1
-    if traced or not bucket:
-        w, v, par, status = run(n_b, n_b, field_b, bias_b)
-        v = v[:, :d_total]
+    if bucket:
+        dims = np.array([_bucket_size(int(x) + 1) for x in n_b])
     else:
-        # Bucket by padded size; scatter back into full arrays.
-        sizes = np.array([_bucket_size(int(x) + 1) for x in n_b])
-        B = n_b.size
-        w = np.full((B, k), np.nan)
-        v = np.zeros((B, d_total, k))
-        par = np.zeros((B, k), np.int32)
-        status = np.zeros(B, np.int32)
-        for s in np.unique(sizes):
-            sel = np.nonzero(sizes == s)[0]
-            wi, vi, pi, si = run(n_b[sel], n_b[sel], field_b[sel], bias_b[sel])
+        dims = np.full(n_b.shape, max(d_total, 2))
+    keys = sorted(set(zip(dims.tolist(), meth_b.tolist())))
+    B = n_b.size
+    xp = jnp if traced else np
+    w = xp.full((B, k), np.nan)
+    v = xp.zeros((B, d_total, k))
+    par = xp.zeros((B, k), np.int32)
+    status = xp.zeros(B, np.int32)
+    gaps = xp.full((B, k), np.nan)
+    logde = xp.full(B, np.nan)
+    for dim_states, method in keys:
+        sel = np.nonzero((dims == dim_states) & (meth_b == method))[0]
+        wi, vi, pi, si, gi, li = run(n_b[sel], field_b[sel], bias_b[sel], int(dim_states), method)
+        dd = min(vi.shape[1], d_total)
+        if traced:
+            w, par, status = w.at[sel].set(wi), par.at[sel].set(pi), status.at[sel].set(si)
+            gaps, logde = gaps.at[sel].set(gi), logde.at[sel].set(li)
+            v = v.at[sel, :dd].set(vi[:, :dd])
+        else:
             w[sel], par[sel], status[sel] = np.asarray(wi), np.asarray(pi), np.asarray(si)
-            dd = min(vi.shape[1], d_total)
+            gaps[sel], logde[sel] = np.asarray(gi), np.asarray(li)
             v[sel, :dd] = np.asarray(vi)[:, :dd]
 
-    # Post-processing: numpy on concrete results (no per-op XLA compilations), jnp when traced.
-    xp = jnp if traced else np
-    if not traced:
-        w, v, par, status = (np.asarray(a) for a in (w, v, par, status))
-    badf = bad.reshape(-1)
     status = xp.where(badf, int(Status.INVALID_INPUT), status)
     w = xp.where(badf[:, None], np.nan, w)
     v = xp.where(badf[:, None, None], np.nan, v)
+    gaps = xp.where(badf[:, None], np.nan, gaps)
+    logde = xp.where(badf, np.nan, logde)
+    par = xp.where(badf[:, None], 0, par)
     nn = np.asarray(n_b)
     m = np.arange(d_total, dtype=np.float64)[None, :] - nn[:, None] / 2.0
-    mask = m <= nn[:, None] / 2.0
+    mask = (m <= nn[:, None] / 2.0) & ~badf[:, None]
     m = np.where(mask, m, 0.0)
-    fb, bb = (field_b, bias_b) if traced else (np.asarray(field_b), np.asarray(bias_b))
+    if traced:
+        fb, bb = field_b, bias_b
+        n_rep = nn
+    else:
+        fb, bb = np.where(badf, f_rep, field_b), np.where(badf, b_rep, bias_b)
+        n_rep = np.where(badf, _reported_n(n_spins, shape).reshape(-1), nn)
     rs = lambda a, tail=(): jnp.asarray(a.reshape(shape + tail))
     return Spectrum(
         energies=rs(w, (k,)), vectors=rs(v, (d_total, k)), m=rs(m, (d_total,)), mask=rs(mask, (d_total,)),
-        parity=rs(par, (k,)), status=rs(status.astype(np.int32) if not traced else status), n_spins=rs(nn),
-        field=rs(fb), bias=rs(bb),
+        parity=rs(par, (k,)), status=rs(status.astype(np.int32) if not traced else status.astype(jnp.int32)),
+        n_spins=rs(n_rep), field=rs(fb), bias=rs(bb), gaps=rs(gaps, (k,)), log_delta_e=rs(logde),
         coupling=coupling,
     )

@@ -426,3 +426,179 @@ def _single_fn(k, max_iter):
 def _single(k, max_iter, d, e):
     d, e, _ = _prep(d, e, k)
     return _single_fn(k, max_iter)(d, e)
+
+
+# ------------------------------------------------------- deterministic bisection kernel
+#
+# A second, single-matrix kernel (vmapped by the caller) whose result for a matrix is
+# bit-for-bit independent of how many padding rows follow it and of what else shares
+# its batch: the bracket comes from the valid rows only, the Sturm counts of padded
+# rows never change, every lane runs a plain bisection frozen once converged, and all
+# sums over rows are sequential scans (XLA tree reductions change association with
+# the row count).  It returns each eigenvalue as an unevaluated sum ``hi + lo`` (``lo``
+# from the twisted-factorisation Rayleigh correction): the exact eigenvalue of the
+# float64 matrix to far below one ulp of ``hi``, which the tunnel-splitting formula
+# of :mod:`jaxlmg._splitting` needs (its tail amplitudes change by ~30·δλ at N = 1e5).
+
+
+_UNROLL_DD = 1
+
+
+def _seqsum(x):
+    """Sum over axis 0 as a sequential scan (association independent of padding)."""
+    return lax.scan(lambda c, xi: (c + xi, None), jnp.zeros(x.shape[1:], x.dtype), x, unroll=_UNROLL_DD)[0]
+
+
+def _valid_bounds(d, e, n_valid):
+    n = d.shape[0]
+    rows = jnp.arange(n)
+    valid = rows < n_valid
+    ae = jnp.abs(e)
+    rad = jnp.concatenate([jnp.zeros((1,), d.dtype), ae]) + jnp.concatenate([ae, jnp.zeros((1,), d.dtype)])
+    gl = jnp.min(jnp.where(valid, d - rad, jnp.inf))
+    gu = jnp.max(jnp.where(valid, d + rad, -jnp.inf))
+    scale = jnp.maximum(jnp.maximum(jnp.abs(gl), jnp.abs(gu)), jnp.finfo(d.dtype).tiny)
+    return valid, gl, gu, scale
+
+
+def bisect_lowest(d, e, k: int, n_valid):
+    """Lowest ``k`` eigenvalues of the tridiagonal (d, e) restricted to its first
+    ``n_valid`` rows, by Sturm bisection run to (relative) float64 resolution.
+
+    Rows ``>= n_valid`` must be decoupled (``e = 0`` there) and lie above the valid
+    spectrum. Lanes ``i >= n_valid`` return values above the valid spectrum.
+    """
+    dt = d.dtype
+    eps = float(jnp.finfo(dt).eps)
+    tiny = float(jnp.finfo(dt).tiny)
+    valid, gl, gu, scale = _valid_bounds(d, e, n_valid)
+    e2 = e * e
+    pivmin = tiny * jnp.maximum(1.0, jnp.max(e2, initial=0.0))
+    nv = n_valid.astype(dt)
+    slack = 2.1 * nv * eps * scale + 4.2 * pivmin
+    e2p = jnp.concatenate([jnp.zeros((1,), dt), e2])
+    idx = jnp.arange(k)
+
+    def count(x):
+        def step(q, row):
+            di, ei2 = row
+            q = (di - x) - ei2 / q
+            q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
+            return q, jnp.where(q < 0, 1, 0)
+
+        _, c = lax.scan(step, jnp.full((k,), jnp.inf, dt), (d, e2p), unroll=4)
+        return jnp.sum(c, axis=0)  # integer sum: exact in any order
+
+    lo0 = jnp.full((k,), gl - slack)
+    hi0 = jnp.full((k,), gu + slack)
+    floor = 1e-3 * scale
+
+    def done_of(lo, hi):
+        return (hi - lo) <= 2.0 * eps * jnp.maximum(jnp.maximum(jnp.abs(lo), jnp.abs(hi)), floor)
+
+    def cond(st):
+        it, lo, hi = st
+        return (it < 160) & ~jnp.all(done_of(lo, hi))
+
+    def body(st):
+        it, lo, hi = st
+        mid = lo + 0.5 * (hi - lo)
+        c = count(mid)
+        frozen = done_of(lo, hi)
+        below = c <= idx
+        lo = jnp.where(frozen | ~below, lo, mid)
+        hi = jnp.where(frozen | below, hi, mid)
+        return it + 1, lo, hi
+
+    _, lo, hi = lax.while_loop(cond, body, (jnp.int32(0), lo0, hi0))
+    return lo + 0.5 * (hi - lo)
+
+
+def twisted_pass(d, e, lam_hi, lam_lo, n_valid):
+    """Twisted factorisation of T − (lam_hi + lam_lo) for each of the k shifts.
+
+    Returns ``v`` (n, k) normalised eigenvector approximations (component sum >= 0,
+    zero on rows >= n_valid), ``delta`` (k,) the Rayleigh correction γ_r/‖z‖²
+    (so lam_hi + lam_lo + delta is the eigenvalue to second order), ``log_first`` and
+    ``sign_first`` (k,) the logarithm and sign of the normalised first component v_0,
+    computed as a product of pivot ratios without underflow (relative accuracy even
+    far below 1e-308), and ``r`` the twist index. Differentiable (plain jnp).
+    """
+    dt = d.dtype
+    n = d.shape[0]
+    tiny = float(jnp.finfo(dt).tiny)
+    valid = jnp.arange(n) < n_valid
+    k = lam_hi.shape[0]
+    zero1 = jnp.zeros((1,), dt)
+    ep = jnp.concatenate([e, zero1])  # coupling i, i+1
+    em = jnp.concatenate([zero1, e])  # coupling i-1, i
+    e2 = e * e
+    pivmin = tiny * jnp.maximum(1.0, jnp.max(lax.stop_gradient(e2), initial=0.0))
+    dl = (d[:, None] - lam_hi[None, :]) - lam_lo[None, :]  # (n, k)
+
+    def fstep(qprev, row):
+        dli, e2i = row
+        q = dli - e2i / qprev
+        q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
+        return q, q
+
+    e2m = jnp.concatenate([zero1, e2])[:, None]
+    e2s = jnp.concatenate([e2, zero1])[:, None]
+    _, qf = lax.scan(fstep, jnp.full((k,), jnp.inf, dt), (dl, e2m), unroll=_UNROLL_DD)
+    _, qb = lax.scan(fstep, jnp.full((k,), jnp.inf, dt), (dl, e2s), reverse=True, unroll=_UNROLL_DD)
+    gam = qf + qb - dl
+    agam = jnp.where(valid[:, None], jnp.abs(lax.stop_gradient(gam)), jnp.inf)
+    r = jnp.argmin(agam, axis=0)  # first minimum: deterministic
+    rows = jnp.arange(n)
+    gr = jnp.take_along_axis(gam, r[None, :], axis=0)[0]
+
+    def up(carry, row):
+        i, ei, qi = row
+        z = jnp.where(i == r, 1.0, jnp.where(i < r, (-ei / qi) * carry, 0.0))
+        return z, z
+
+    def down(carry, row):
+        i, ei, qi = row
+        z = jnp.where(i == r, 1.0, jnp.where(i > r, (-ei / qi) * carry, 0.0))
+        return z, z
+
+    zk = jnp.zeros((k,), dt)
+    _, zu = lax.scan(up, zk, (rows, ep[:, None], qf), reverse=True, unroll=_UNROLL_DD)
+    _, zd = lax.scan(down, zk, (rows, em[:, None], qb), unroll=_UNROLL_DD)
+    z = jnp.where(rows[:, None] == r[None, :], 1.0, zu + zd)
+    z = jnp.where(valid[:, None], z, 0.0)
+    nrm2 = _seqsum(z * z)
+    delta = gr / nrm2
+    # log|z_0| = Σ_{i<r} log|e_i/qf_i|: running product with exact power-of-two rescaling.
+    two = 2.0 ** 500
+
+    def lstep(carry, row):
+        mant, expo, neg = carry
+        i, ei, qi = row
+        act = i < r
+        ratio = jnp.where(act, jnp.abs(ei / jnp.where(act, qi, 1.0)), 1.0)
+        mant = mant * ratio
+        small = lax.stop_gradient(mant) < 1.0 / two
+        big = lax.stop_gradient(mant) > two
+        mant = jnp.where(small, mant * two, jnp.where(big, mant / two, mant))
+        expo = expo + jnp.where(small, -1, jnp.where(big, 1, 0))
+        neg = neg + jnp.where(act & ((-ei / jnp.where(act, qi, 1.0)) < 0), 1, 0)
+        return (mant, expo, neg), None
+
+    init = (jnp.ones((k,), dt), jnp.zeros((k,), jnp.int32), jnp.zeros((k,), jnp.int32))
+    (mant, expo, neg), _ = lax.scan(lstep, init, (rows, ep[:, None], qf), unroll=_UNROLL_DD)
+    log_first = jnp.log(mant) + expo.astype(dt) * np.log(two) - 0.5 * jnp.log(nrm2)
+    v = z / jnp.sqrt(nrm2)
+    s = jnp.where(lax.stop_gradient(_seqsum(v)) < 0, -1.0, 1.0)
+    sign_first = jnp.where(neg % 2 == 1, -1.0, 1.0) * s
+    return v * s, delta, log_first, sign_first, r
+
+
+def lowest_eigenpairs_dd(d, e, k: int, n_valid):
+    """Deterministic lowest-k eigenpairs: (lam_hi, lam_lo, v) with lam_hi + lam_lo the
+    eigenvalues (see :func:`bisect_lowest`, :func:`twisted_pass`). Not differentiable
+    by itself (see :func:`jaxlmg._eigen.eigenvalues_dd`)."""
+    lam = bisect_lowest(d, e, k, n_valid)
+    zero = jnp.zeros_like(lam)
+    v, delta, _, _, _ = twisted_pass(d, e, lam, zero, n_valid)
+    return lam, delta, v

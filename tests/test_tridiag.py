@@ -135,3 +135,62 @@ def test_matches_current_kernel_signs():
     v0, v1 = np.asarray(v0), np.asarray(v1)
     v0 = np.where(odd, v0 * np.sign(np.sum(v0 * v1, axis=0)), v0)
     np.testing.assert_allclose(v1, v0, rtol=0, atol=1e-10)
+
+
+# ------------------------------------------------ deterministic bisection kernel (dd)
+
+from jaxlmg._tridiag import lowest_eigenpairs_dd, twisted_pass  # noqa: E402
+
+_dd = jax.jit(lowest_eigenpairs_dd, static_argnums=2)
+
+
+@settings(max_examples=8, deadline=None)
+@given(n=st.integers(3, 40), seed=st.integers(0, 2**31 - 1), extra=st.integers(0, 24))
+def test_dd_kernel_matches_scipy_and_is_padding_invariant(n, seed, extra):
+    k, size = 4, 64
+    k = min(k, n)
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=n)
+    e = rng.normal(size=n - 1)
+    big = 10.0 * (np.max(np.abs(d)) + 2.0 * np.max(np.abs(e)))
+
+    def padded(m):
+        return (jnp.asarray(np.r_[d, np.full(m - n, big)]), jnp.asarray(np.r_[e, np.zeros(m - n)]))
+
+    hi, lo, v = _dd(*padded(size), 4, jnp.int32(n))
+    hi2, lo2, v2 = _dd(*padded(size), 4, jnp.int32(n))  # deterministic
+    hi3, lo3, v3 = _dd(*padded(n + extra if n + extra >= 4 else 4), 4, jnp.int32(n))
+    hi, lo, v = np.asarray(hi)[:k], np.asarray(lo)[:k], np.asarray(v)[:, :k]
+    assert np.array_equal(hi, np.asarray(hi3)[:k]) and np.array_equal(lo, np.asarray(lo3)[:k])
+    assert np.array_equal(v[:n], np.asarray(v3)[:n, :k]) and np.all(v[n:] == 0.0)
+    assert np.array_equal(hi, np.asarray(hi2)[:k])
+    ref = sl.eigh_tridiagonal(d, e, eigvals_only=True, select="i", select_range=(0, k - 1))
+    tn = np.max(np.abs(np.linalg.eigvalsh(np.diag(d) + np.diag(e, 1) + np.diag(e, -1))))
+    assert np.max(np.abs(hi + lo - ref)) <= 10 * EPS * tn
+    t = np.diag(d) + np.diag(e, 1) + np.diag(e, -1)
+    assert np.max(np.abs(t @ v[:n] - v[:n] * (hi + lo))) <= 1e-11 * tn
+
+
+def _even_block(n_spins, g):
+    j = n_spins // 2
+    m = np.arange(j + 1.0)
+    d = -2.0 * m**2 / n_spins
+    e = -g * np.sqrt(j * (j + 1.0) - m[:-1] * (m[:-1] + 1.0))
+    e[0] *= np.sqrt(2.0)
+    return d, e
+
+
+def test_twisted_log_first_component_below_underflow():
+    """log|v_0| of the LMG even-block ground state: equals scipy's where float64 holds
+    v_0 (N = 40), and stays finite far below the float64 range (N = 4000, Γ = 0.05)."""
+    for n_spins, g in [(40, 0.5), (4000, 0.05)]:
+        d, e = _even_block(n_spins, g)
+        hi, lo, v = lowest_eigenpairs_dd(jnp.asarray(d), jnp.asarray(e), 1, jnp.int32(d.size))
+        _, _, lf, sf, r = twisted_pass(jnp.asarray(d), jnp.asarray(e), hi, lo, jnp.int32(d.size))
+        assert float(sf[0]) == 1.0
+        if n_spins == 40:
+            w, vs = sl.eigh_tridiagonal(d, e, select="i", select_range=(0, 0))
+            ref = np.log(abs(vs[0, 0]))
+            assert abs(float(lf[0]) - ref) <= 1e-10 * abs(ref)
+        else:
+            assert np.isfinite(lf[0]) and float(lf[0]) < -745
