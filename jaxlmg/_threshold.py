@@ -215,7 +215,7 @@ def _prepare(gaps, jz, q, dt, p, sequential):
     return lanes, _init_state(g0, f0), f0
 
 
-@jax.jit(static_argnames=("n_steps", "sequential"))
+@jax.jit(static_argnames=("sequential",))
 def _run(lanes, state, rtol, n_steps, sequential):
     return jax.vmap(lambda L, s: _run_lane(L, s, n_steps, rtol, sequential))(lanes, state)
 
@@ -225,16 +225,20 @@ def _take(tree, idx):
 
 
 def _bucket(k: int) -> int:
-    return 1 << max(k - 1, 0).bit_length()
+    """Smallest power of 4 (≥ 16) holding k lanes: few distinct compiled sizes."""
+    size = 16
+    while size < k:
+        size *= 4
+    return size
 
 
 def _search(lanes, state, rtol, max_iter: int, sequential: bool, regroup: bool):
     """Run every lane to a final status within ``max_iter`` evaluations."""
     if not regroup:
-        return _run(lanes, state, rtol, max_iter, sequential)
+        return _run(lanes, state, rtol, jnp.asarray(max_iter, jnp.int32), sequential)
     done = 0
     while done < max_iter:
-        n = min(_CHUNK, max_iter - done)
+        n = jnp.asarray(min(_CHUNK, max_iter - done), jnp.int32)
         st = np.asarray(state.status)
         act = np.flatnonzero(st < 0)
         if act.size == 0:
