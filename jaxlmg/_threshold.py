@@ -461,10 +461,18 @@ def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rto
     dtv = jnp.zeros(size) if default else jnp.broadcast_to(jnp.asarray(t_in, jnp.float64), shape).reshape(-1)
     sequential = protocol == "sequential"
     primal, attach = _threshold_impl(n_flat, lv, coupling, p_flat, rtol, max_iter, sequential, best, default)
+    # Traced values cannot be validated eagerly: invalid ones become NaN + INVALID_INPUT.
+    bad = ~(jnp.isfinite(fld) & (fld >= 0.0))
+    if not default:
+        bad = bad | ~(jnp.isfinite(dtv) & (dtv > 0.0))
+    fld = jnp.where(bad, 0.5, fld)
+    dtv = dtv if default else jnp.where(bad, 1.0, dtv)
     sg = jax.lax.stop_gradient
     out = primal(sg(fld), sg(dtv))
     if traced_f or traced_t:
         out["dephasing"] = attach(fld, dtv, out["dephasing"])
+    out = {k: (jnp.where(bad, Status.INVALID_INPUT, v).astype(jnp.int32) if k == "status"
+               else jnp.where(bad, -1 if k == "iterations" else jnp.nan, v)) for k, v in out.items()}
     return ThresholdResult(**{k: v.reshape(shape) for k, v in out.items()})
 
 
