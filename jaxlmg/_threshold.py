@@ -4,7 +4,7 @@ Safeguarded Newton on f(γ) = K3(γ) - 1, one evaluation of (f, df/dγ) per iter
 (df/dγ by forward-mode autodiff through the odd-sector propagator exp((A + γD)Δt);
 A and D are built once per point):
 
-1. f(0) ≤ 0 → ``NO_VIOLATION`` (NaN).
+1. f(0) ≤ 1e-12 → ``NO_VIOLATION`` (NaN; a violation within rounding has no threshold).
 2. Start at the two-level estimate γ_B = 3 ln(1/ξ) ΔE/(π G01^trunc)
    (ξ = -1 + √(1 + 2/Q01²), Eq. 23 with Eq. 26). The bracket is [lo, hi] with
    f(lo) > 0 > f(hi) (lo = 0 and hi = ∞ initially: f(0) > 0 is known).
@@ -50,6 +50,9 @@ from ._status import Status
 
 #: |K3 - 1| accepted together with a Newton step below rtol (K3 is O(1), rounding ~1e-13).
 _FTOL = 1e-9
+#: K3(0) - 1 at or below this is NO_VIOLATION: a violation within rounding of K3 (e.g.
+#: N = 2 with all levels, where K3(0) = 1 analytically) has no meaningful threshold.
+_NO_VIOLATION_TOL = 1e-12
 #: A returned threshold must satisfy |K3(γ*) - 1| ≤ this.
 _RESID_TOL = 1e-7
 #: A returned threshold's estimated relative error must be ≤ this (else ILL_CONDITIONED).
@@ -183,7 +186,7 @@ class _State(eqx.Module):
 
 def _init_state(g0, f0):
     z = jnp.zeros_like(g0)
-    st = jnp.where(jnp.isfinite(f0), jnp.where(f0 > 0, -1, Status.NO_VIOLATION), Status.NOT_CONVERGED)
+    st = jnp.where(jnp.isfinite(f0), jnp.where(f0 > _NO_VIOLATION_TOL, -1, Status.NO_VIOLATION), Status.NOT_CONVERGED)
     return _State(x=g0, lo=z, hi=z + jnp.inf, w1=z + jnp.inf, w2=z + jnp.inf, bx=z + jnp.nan, bf=z + jnp.inf,
                   root=z + jnp.nan, status=st.astype(jnp.int32), it=jnp.zeros(g0.shape, jnp.int32))
 
