@@ -44,7 +44,7 @@ def test_grid_statuses_and_roots(grid_result):
     r = grid_result
     st_ = np.asarray(r.status)
     assert (st_ == Status.OK).sum() >= 80
-    assert (st_ == Status.NO_VIOLATION).sum() >= 3
+    assert (st_ == Status.NO_VIOLATION).sum() >= 2  # N = 2; Γ/J = 1.2 at N = 60 (N = 30, Γ/J = 1.05 still violates)
     assert not np.any(st_ == Status.NOT_CONVERGED)
     ok = st_ == Status.OK
     assert np.all(np.abs(np.asarray(r.residual)[ok]) <= 1e-7)
