@@ -23,6 +23,9 @@ class Status(enum.IntEnum):
     NOT_BRACKETED = 4
     #: The root finder did not reach its tolerance.
     NOT_CONVERGED = 5
+    #: A root was found, but its estimated relative error (phase errors δ(E_k - E_0)·Δt of
+    #: the level gaps propagated through K3, plus the root residual) exceeds 1e-6.
+    ILL_CONDITIONED = 6
 
     @classmethod
     def describe(cls, code: int) -> str:
@@ -33,4 +36,5 @@ class Status(enum.IntEnum):
             cls.NO_VIOLATION: "no Leggett-Garg violation even at zero dephasing",
             cls.NOT_BRACKETED: "threshold not bracketed",
             cls.NOT_CONVERGED: "root finder did not converge",
+            cls.ILL_CONDITIONED: "threshold too sensitive to level-gap errors (estimated error > 1e-6)",
         }[cls(int(code))]

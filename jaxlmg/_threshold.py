@@ -1,19 +1,35 @@
 r"""Dephasing thresholds γφ* with K3(γφ*) = 1 (seed 001 Eq. 24, Remark 14).
 
-Safeguarded Newton on K3(γφ) - 1 with dK3/dγφ from forward-mode autodiff:
+Safeguarded Newton on f(γ) = K3(γ) - 1, one evaluation of (f, df/dγ) per iteration
+(df/dγ by forward-mode autodiff through the odd-sector propagator exp((A + γD)Δt);
+A and D are built once per point):
 
-1. K3(0) ≤ 1 → ``NO_VIOLATION`` (NaN).
-2. Bracket: start from the two-level guess γ_B = 3 ln(1/ξ) ΔE/(π G01^trunc)
-   (ξ = -1 + √(1 + 2/Q01²), Eq. 23 with Eq. 26), step ×4 up or ÷4 down until
-   K3 - 1 changes sign (``NOT_BRACKETED`` after 40 steps).
-3. Newton in log γ (K3 falls roughly like exp(-cγ)) from the geometric midpoint,
-   geometric bisection whenever the step leaves the bracket or the slope is not
-   negative; converged when the step is below ``rtol``·γ.
-   ``NOT_CONVERGED`` (NaN) after ``max_iter`` iterations — never an unconverged number.
+1. f(0) ≤ 1e-12 → ``NO_VIOLATION`` (NaN; a violation within rounding has no threshold).
+2. Start at the two-level estimate γ_B = 3 ln(1/ξ) ΔE/(π G01^trunc)
+   (ξ = -1 + √(1 + 2/Q01²), Eq. 23 with Eq. 26). The bracket is [lo, hi] with
+   f(lo) > 0 > f(hi) (lo = 0 and hi = ∞ initially: f(0) > 0 is known).
+3. Newton in log γ (K3 decays roughly like exp(-cγ)), at most ×16 per step while
+   unbracketed; geometric bisection whenever the step leaves the bracket, the slope is
+   not negative, or the bracket failed to halve (in log width) within two steps.
+4. A lane is converged only on evidence about the root itself, and the root it carries
+   is always an *evaluated or Newton-polished* point, never the next trial point:
+   f = 0 exactly → that γ; a Newton step below ``rtol``·γ with |f| ≤ 1e-9 → the
+   polished γ - f/f'; a bracket narrower than ``rtol``·hi → the best evaluated point.
+   Converged lanes are frozen (every carried field is selected from the previous state),
+   so under ``vmap`` a lane does not change while others are still iterating.
+5. The returned root is re-checked with the reference kernel of :func:`jaxlmg.k3`:
+   |K3(γ*) - 1| ≤ 1e-7, else ``NOT_CONVERGED``. Its conditioning is estimated from the
+   level-gap errors δ(E_k - E_0) (phases δ(E_k - E_0)·Δt, including Δt = π/(3ΔE)) and
+   the residual: δγ/γ = (|f| + Σ_k |∂K3/∂E_k| δE_k)/(γ |∂K3/∂γ|). A root with
+   δγ/γ > 1e-6 is ``ILL_CONDITIONED`` (NaN). Never a finite value without ``OK``.
 
-The threshold is differentiable in ``field`` by the implicit function theorem,
-dγ*/dΓ = -(∂K3/∂Γ)/(∂K3/∂γφ) at γ* (custom JVP; forward and reverse mode), including
-the Γ-dependence of the default Δt = π/(3ΔE(Γ)).
+Batches: concrete (non-traced) calls run the loop in chunks and regroup the lanes that
+are still iterating into a smaller power-of-two batch, so a map does not run as long as
+its slowest point; a point's answer depends only on its own inputs.
+
+The threshold is differentiable in ``field`` and ``dt`` by the implicit function theorem,
+dγ* = -(∂K3/∂Γ dΓ + ∂K3/∂Δt dΔt)/(∂K3/∂γφ) at γ* (custom JVP; forward and reverse mode),
+including the Γ-dependence of the default Δt = π/(3ΔE(Γ)).
 """
 
 from __future__ import annotations
@@ -25,21 +41,37 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ._config import ensure_x64
-from ._leggett_garg import (PROTOCOLS, _validate_common, default_dt, k3_point, lg_operators,
+from ._leggett_garg import (PROTOCOLS, _instrument0, _populations, _readout, _validate_common, k3_point,
                             optimal_dt_point)
+from ._lindblad import even_generator, even_pack, even_unpack, expm, odd_generator, odd_pack, split_parity
+from ._observables import matrix_elements
+from ._spectrum import spectrum
 from ._status import Status
 
-_MAX_EXPAND = 40
 #: |K3 - 1| accepted together with a Newton step below rtol (K3 is O(1), rounding ~1e-13).
 _FTOL = 1e-9
+#: K3(0) - 1 at or below this is NO_VIOLATION: a violation within rounding of K3 (e.g.
+#: N = 2 with all levels, where K3(0) = 1 analytically) has no meaningful threshold.
+_NO_VIOLATION_TOL = 1e-12
 #: A returned threshold must satisfy |K3(γ*) - 1| ≤ this.
 _RESID_TOL = 1e-7
+#: A returned threshold's estimated relative error must be ≤ this (else ILL_CONDITIONED).
+_COND_TOL = 1e-6
+#: γ beyond which an unbracketed search gives up (units of J; K3 is then in its Zeno limit).
+_G_MAX = 1e8
+_G_MIN = 1e-250
+#: Loop iterations per chunk before regrouping the lanes still iterating (concrete calls).
+_CHUNK = 6
+_EPS = float(np.finfo(np.float64).eps)
 
 
 class ThresholdResult(eqx.Module):
     """Threshold γφ* (units of J; NaN unless ``status == OK``) and diagnostics.
 
-    Only ``dephasing`` carries derivatives (w.r.t. ``field``)."""
+    ``dephasing`` carries derivatives w.r.t. ``field`` and ``dt``. ``k3_zero``, ``dt``
+    and ``delta_e`` are NaN where the spectrum itself failed (UNRESOLVED, ...);
+    ``error_estimate`` (relative error of γφ*, see module docstring) and ``residual``
+    (K3(γφ*) - 1) are NaN where no root was found."""
 
     dephasing: Float[Array, "*S"]
     status: Int[Array, "*S"]
@@ -47,202 +79,440 @@ class ThresholdResult(eqx.Module):
     k3_zero: Float[Array, "*S"]  # K3 at γφ = 0 (coherent value, Eq. 25 on n levels)
     dt: Float[Array, "*S"]
     delta_e: Float[Array, "*S"]
+    error_estimate: Float[Array, "*S"]
+    residual: Float[Array, "*S"]
 
 
-def _guess(e, jz, q, dt):
+# ----------------------------------------------------------------------------------------
+# Level gaps (single switch point for the accurate gaps of the spectrum module)
+# ----------------------------------------------------------------------------------------
+
+def _gaps(spec):
+    """E_k - E_0 of the computed levels (TODO at merge: ``spec.gaps``)."""
+    return spec.energies - spec.energies[..., :1]
+
+
+def _gap_errors(spec):
+    """Absolute error bound of each gap E_k - E_0 (units of J; 0 for k = 0).
+
+    Today the gaps are differences of eigenvalues of size ‖H‖ ≈ (N/2)(1 + 2Γ)J,
+    accurate to ≈ 8 eps ‖H‖ each. TODO at merge: the relative error of ``spec.gaps``."""
+    scale = 0.5 * spec.n_spins.astype(jnp.float64) * (1.0 + 2.0 * jnp.abs(spec.field)) * spec.coupling
+    err = 8.0 * _EPS * scale
+    k = spec.energies.shape[-1]
+    return jnp.where(jnp.arange(k) == 0, 0.0, err[..., None])
+
+
+# ----------------------------------------------------------------------------------------
+# Per-point kernel
+# ----------------------------------------------------------------------------------------
+
+class _Lane(eqx.Module):
+    """Everything one point's root search needs (arrays only: vmap over the leading axis)."""
+
+    a: Array  # odd-sector generator at γ = 0 (Hamiltonian part)
+    d: Array  # odd-sector generator per unit γ (dissipator)
+    x0: Array
+    c: Array
+    dt: Array
+    ae: Array  # even sector (sequential protocol only; size-0 otherwise)
+    de: Array
+    y0: Array
+    qb: Array
+
+
+def _lane(gaps, jz, q, dt, p, sequential: bool) -> _Lane:
+    n = gaps.shape[-1]
+    ee, eo, b, qb = split_parity(gaps, jz, q)
+    zero_e, zero_o = jnp.zeros_like(ee), jnp.zeros_like(eo)
+    # odd_action(x) = Ω∘(...) + γ(...): A and D reproduce odd_generator(γ) = A + γD bit for bit.
+    a = odd_generator(ee, eo, b, 0.0)
+    d = odd_generator(zero_e, zero_o, b, 1.0)
+    pop = _populations(n, p)
+    pe, po = pop[0::2], pop[1::2]
+    if sequential:
+        ae = even_generator(ee, eo, b, 0.0)
+        de = even_generator(zero_e, zero_o, b, 1.0)
+        y0 = even_pack(jnp.diag(pe).astype(jnp.complex128), jnp.diag(po).astype(jnp.complex128))
+    else:
+        ae = de = y0 = jnp.zeros((0,))
+    return _Lane(a=a, d=d, x0=_instrument0(qb, pe, po), c=_readout(qb), dt=dt, ae=ae, de=de, y0=y0, qb=qb)
+
+
+def _k3_lane(L: _Lane, g, sequential: bool):
+    """K3 at dephasing g; equals :func:`k3_point` on the same operators."""
+    u = expm((L.a + g * L.d) * L.dt)
+    x1 = u @ L.x0
+    c12 = L.c @ x1
+    c13 = L.c @ (u @ x1)
+    if not sequential:
+        return c12 + c12 - c13
+    ne, no = L.qb.shape
+    y = expm((L.ae + g * L.de) * L.dt) @ L.y0
+    ree, roo = even_unpack(y, ne, no)
+    x_eo = 0.5 * (L.qb @ roo + ree @ L.qb)
+    c23 = L.c @ (u @ odd_pack(x_eo))
+    return c12 + c23 - c13
+
+
+def _guess(gaps, jz, q, dt):
+    """Two-level (level B) estimate γ_B (Eq. 23 with Eq. 26)."""
     q01 = q[0, 1] ** 2
     jz2 = jz @ jz
     g01 = 0.5 * (jz2[0, 0] + jz2[1, 1])
     arg = jnp.maximum(1.0 + 2.0 / jnp.maximum(q01, 1e-300), 1.0)
     xi = jnp.clip(-1.0 + jnp.sqrt(arg), 1e-6, 1.0 - 1e-6)
     t2 = dt / jnp.log(1.0 / xi)
-    return 1.0 / (jnp.maximum(g01, 1e-300) * t2)
+    g0 = 1.0 / (jnp.maximum(g01, 1e-300) * t2)
+    return jnp.where(jnp.isfinite(g0) & (g0 > 0), g0, 1e-6)
 
 
-def _solve_point(k3fun, g0, rtol, max_iter):
-    """Safeguarded Newton for k3fun(γ) = 1 on γ ≥ 0. Returns (γ, status, iters, k3(0)).
+# ----------------------------------------------------------------------------------------
+# Root search: state machine with frozen converged lanes
+# ----------------------------------------------------------------------------------------
 
-    One ``while_loop`` whose body evaluates (K3 - 1, dK3/dγ) once (a single compiled
-    copy of the propagator); a phase flag walks through: evaluate at 0 → expand the
-    bracket → Newton/bisection.
-    """
+class _State(eqx.Module):
+    x: Array       # next point to evaluate
+    lo: Array      # largest γ with f > 0 (0: f(0) > 0)
+    hi: Array      # smallest γ with f < 0 (inf: none yet)
+    w1: Array      # |f| at the previous evaluation
+    w2: Array      # ... and the one before
+    bx: Array      # evaluated point with the smallest |f|
+    bf: Array
+    root: Array    # the root (valid once status == OK)
+    status: Array  # -1 while iterating
+    it: Array      # evaluations so far
 
-    def fd(g):
-        return jax.jvp(lambda x: k3fun(x) - 1.0, (g,), (jnp.ones_like(g),))
 
-    g0 = jnp.where(jnp.isfinite(g0) & (g0 > 0), g0, 1e-6)
-    z = jnp.zeros(())
-    i0 = jnp.zeros((), jnp.int32)
-    # carry: x, lo, hi, flo (log-width of the bracket two steps ago), f0, phase, it, nexp, status
-    init = (z, z, z, z + jnp.inf, z * jnp.nan, i0, i0, i0, jnp.full((), -1, jnp.int32))
+def _init_state(g0, f0):
+    z = jnp.zeros_like(g0)
+    st = jnp.where(jnp.isfinite(f0), jnp.where(f0 > _NO_VIOLATION_TOL, -1, Status.NO_VIOLATION), Status.NOT_CONVERGED)
+    return _State(x=g0, lo=z, hi=z + jnp.inf, w1=z + jnp.inf, w2=z + jnp.inf, bx=z + jnp.nan, bf=z + jnp.inf,
+                  root=z + jnp.nan, status=st.astype(jnp.int32), it=jnp.zeros(g0.shape, jnp.int32))
 
+
+def _step(L: _Lane, s: _State, rtol, sequential: bool) -> _State:
+    """One evaluation of (f, f') at s.x and the resulting state (frozen if not iterating)."""
+    f, df = jax.jvp(lambda g: _k3_lane(L, g, sequential) - 1.0, (s.x,), (jnp.ones_like(s.x),))
+    return _step_core(s, f, df, rtol)
+
+
+def _run_lane(L, s, n_steps, rtol, sequential):
     def cond(c):
-        return (c[8] < 0) & (c[6] < max_iter + _MAX_EXPAND + 2)
+        k, st = c
+        return (k < n_steps) & (st.status < 0)
 
     def body(c):
-        x, lo, hi, flo, f0, phase, it, nexp, status = c
-        fx, dfx = fd(x)
-        # phase 0: x = 0
-        p0_noviol = ~(fx > 0)
-        # phase 1: x is a trial point; expand up (×4) until K3 < 1, or down (÷4) until K3 > 1
-        up = fx > 0
-        lo1 = jnp.where(up, x, lo)
-        hi1 = jnp.where(up, hi, x)
-        have = (lo1 > 0) & (hi1 > 0)
-        p1_fail = ~have & (nexp + 1 >= _MAX_EXPAND)
-        x1 = jnp.where(have, jnp.sqrt(lo1 * hi1), jnp.where(up, 4.0 * x, 0.25 * x))
-        # phase 2: Newton in log γ (K3 decays like exp(-c γ)), geometric-bisection safeguard
-        lo2 = jnp.where(fx > 0, x, lo)
-        hi2 = jnp.where(fx > 0, hi, x)
-        xn = x * jnp.exp(-fx / (x * dfx))
-        width = jnp.log(hi2 / lo2)
-        # Newton that does not halve the bracket every two steps (one-sided convergence,
-        # or noise when ΔE is tiny) is replaced by a geometric bisection.
-        stalled = width > 0.5 * flo
-        good = jnp.isfinite(xn) & (dfx < 0) & (xn > lo2) & (xn < hi2) & ~stalled
-        xn = jnp.where(good, xn, jnp.sqrt(lo2 * hi2))
-        # Converged only on evidence about the root itself: a collapsed sign-change bracket,
-        # or a tiny Newton step *and* a tiny residual (a small step alone can come from a
-        # steep or inaccurate slope and once accepted points with K3 = 1.03).
-        conv = ((fx == 0) | (hi2 - lo2 <= rtol * hi2)
-                | ((jnp.abs(xn - x) <= rtol * jnp.abs(x)) & (jnp.abs(fx) <= _FTOL)))
-        nanf = ~jnp.isfinite(fx)
+        k, st = c
+        return k + 1, _step(L, st, rtol, sequential)
 
-        new0 = (g0, z, z, fx, fx, jnp.ones((), jnp.int32), it + 1, nexp,
-                jnp.where(nanf, Status.NOT_CONVERGED, jnp.where(p0_noviol, Status.NO_VIOLATION, -1)).astype(jnp.int32))
-        new1 = (x1, lo1, hi1, jnp.where(have, jnp.inf, flo), f0, jnp.where(have, 2, 1).astype(jnp.int32), it + 1,
-                nexp + (~have).astype(jnp.int32),
-                jnp.where(nanf, Status.NOT_BRACKETED, jnp.where(p1_fail, Status.NOT_BRACKETED, -1)).astype(jnp.int32))
-        new2 = (xn, lo2, hi2, jnp.where(stalled | (flo == jnp.inf), width, flo), f0, phase, it + 1, nexp,
-                jnp.where(nanf, Status.NOT_CONVERGED, jnp.where(conv, Status.OK, -1)).astype(jnp.int32))
-        pick = lambda a, b, cc: jnp.where(phase == 0, a, jnp.where(phase == 1, b, cc))
-        return tuple(pick(a, b, cc) for a, b, cc in zip(new0, new1, new2))
-
-    x, lo, hi, flo, f0, phase, it, nexp, status = jax.lax.while_loop(cond, body, init)
-    status = jnp.where(status < 0, Status.NOT_CONVERGED, status).astype(jnp.int32)
-    # Final check on the answer itself: the loop's acceptance tests have let through
-    # points with K3 = 1.02 (≈5% of the W3 map); such points become NOT_CONVERGED/NaN.
-    resid = jnp.abs(k3fun(jnp.where(status == Status.OK, x, 1.0)) - 1.0)
-    status = jnp.where((status == Status.OK) & ~(resid <= _RESID_TOL), Status.NOT_CONVERGED, status)
-    # Newton iterations beyond the bracket search are limited to max_iter.
-    status = jnp.where((status == Status.OK) & (it - nexp - 2 > max_iter), Status.NOT_CONVERGED, status)
-    return jnp.where(status == Status.OK, x, jnp.nan), status, it, f0 + 1.0
+    return jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), s))[1]
 
 
-def _fixed_point(e, jz, q, dt, p, rtol, max_iter, sequential):
-    k3fun = lambda g: k3_point(e, jz, q, g, dt, p, sequential=sequential)
-    return _solve_point(k3fun, _guess(e, jz, q, dt), rtol, max_iter)
+@jax.jit(static_argnames=("sequential",))
+def _prepare(gaps, jz, q, dt, p, sequential):
+    """Per-lane kernel data, start point and K3(0) - 1."""
+    lanes = jax.vmap(lambda *a: _lane(*a, sequential))(gaps, jz, q, dt, p)
+    f0 = jax.vmap(lambda L: _k3_lane(L, 0.0, sequential) - 1.0)(lanes)
+    g0 = jax.vmap(_guess)(gaps, jz, q, dt)
+    return lanes, _init_state(g0, f0), f0
 
 
-def _best_point(e, jz, q, dt, p, rtol, max_iter, sequential):
+@jax.jit(static_argnames=("sequential",))
+def _run(lanes, state, rtol, n_steps, sequential):
+    return jax.vmap(lambda L, s: _run_lane(L, s, n_steps, rtol, sequential))(lanes, state)
+
+
+def _take(tree, idx):
+    return jax.tree_util.tree_map(lambda a: a[idx], tree)
+
+
+def _bucket(k: int) -> int:
+    """Smallest power of 4 (≥ 16) holding k lanes: few distinct compiled sizes."""
+    size = 16
+    while size < k:
+        size *= 4
+    return size
+
+
+def _search(lanes, state, rtol, max_iter: int, sequential: bool, regroup: bool):
+    """Run every lane to a final status within ``max_iter`` evaluations."""
+    if not regroup:
+        return _run(lanes, state, rtol, jnp.asarray(max_iter, jnp.int32), sequential)
+    done = 0
+    while done < max_iter:
+        n = jnp.asarray(min(_CHUNK, max_iter - done), jnp.int32)
+        st = np.asarray(state.status)
+        act = np.flatnonzero(st < 0)
+        if act.size == 0:
+            break
+        size = _bucket(act.size)
+        if size >= st.size:
+            state = _run(lanes, state, rtol, n, sequential)
+        else:
+            idx = np.concatenate([act, np.full(size - act.size, act[0])])
+            sub = _run(_take(lanes, idx), _take(state, idx), rtol, n, sequential)
+            state = jax.tree_util.tree_map(lambda a, b: a.at[act].set(b[: act.size]), state, sub)
+        done += n
+    return state
+
+
+# ----------------------------------------------------------------------------------------
+# Verification and conditioning at the root (reference kernel of jaxlmg.k3)
+# ----------------------------------------------------------------------------------------
+
+def _check_point(gaps, gerr, jz, q, dt, p, g, default: bool, sequential: bool):
+    """(K3(g) - 1, relative error estimate of the root g) with the reference kernel."""
+
+    def k3_of(gam, e):
+        t = jnp.pi / (3.0 * e[1]) if default else dt
+        return k3_point(e, jz, q, gam, t, p, sequential=sequential)
+
+    f, dfdg = jax.jvp(lambda gam: k3_of(gam, gaps) - 1.0, (g,), (jnp.ones_like(g),))
+    dfde = jax.jacfwd(lambda e: k3_of(g, e))(gaps)
+    err = (jnp.abs(f) + jnp.sum(jnp.abs(dfde) * gerr) + 4.0 * _EPS) / (jnp.abs(dfdg) * g)
+    return f, err
+
+
+@jax.jit(static_argnames=("default", "sequential"))
+def _check_batch(gaps, gerr, jz, q, dt, p, g, default, sequential):
+    return jax.vmap(lambda *a: _check_point(*a, default, sequential))(gaps, gerr, jz, q, dt, p, g)
+
+
+def _finish(gaps, gerr, jz, q, dt, p, state, f0, default, sequential):
+    st = jnp.where(state.status < 0, Status.NOT_CONVERGED, state.status).astype(jnp.int32)
+    ok = st == Status.OK
+    g = jnp.where(ok, state.root, 1.0)
+    resid, err = _check_batch(gaps, gerr, jz, q, dt, p, g, default, sequential)
+    resid = jnp.where(ok, resid, jnp.nan)
+    err = jnp.where(ok, err, jnp.nan)
+    st = jnp.where(ok & ~(jnp.abs(resid) <= _RESID_TOL), Status.NOT_CONVERGED, st)
+    st = jnp.where((st == Status.OK) & ~(err <= _COND_TOL), Status.ILL_CONDITIONED, st).astype(jnp.int32)
+    return jnp.where(st == Status.OK, state.root, jnp.nan), st, state.it, f0 + 1.0, err, resid
+
+
+# ----------------------------------------------------------------------------------------
+# Threshold at the optimal interval (slow path: optimisation over Δt inside each evaluation)
+# ----------------------------------------------------------------------------------------
+
+def _best_point(e, jz, q, dt0, p, rtol, max_iter, sequential):
     def k3fun(g):
-        # max over Δt: by the envelope theorem d/dγ max_t K3 = ∂K3/∂γ at t*.
         t, _ = optimal_dt_point(e, jz, q, jax.lax.stop_gradient(g), p, sequential=sequential)
         return k3_point(e, jz, q, g, jax.lax.stop_gradient(t), p, sequential=sequential)
-    return _solve_point(k3fun, _guess(e, jz, q, default_dt(e)), rtol, max_iter)
+
+    f0 = k3fun(jnp.zeros(())) - 1.0
+    s = _init_state(_guess(e, jz, q, dt0), f0)
+
+    def cond(c):
+        return (c.status < 0) & (c.it < max_iter)
+
+    def body(c):
+        x = c.x
+        f, df = jax.jvp(lambda g: k3fun(g) - 1.0, (x,), (jnp.ones_like(x),))
+        return _step_core(c, f, df, rtol)
+
+    s = jax.lax.while_loop(cond, body, s)
+    st = jnp.where(s.status < 0, Status.NOT_CONVERGED, s.status)
+    resid = k3fun(jnp.where(st == Status.OK, s.root, 1.0)) - 1.0
+    st = jnp.where((st == Status.OK) & ~(jnp.abs(resid) <= _RESID_TOL), Status.NOT_CONVERGED, st).astype(jnp.int32)
+    return jnp.where(st == Status.OK, s.root, jnp.nan), st, s.it, f0 + 1.0, resid
 
 
-@jax.jit(static_argnames=("max_iter", "sequential", "best"))
-def _solve_batch(e, jz, q, dt, p, rtol, max_iter, sequential, best):
-    fn = _best_point if best else _fixed_point
-    return jax.vmap(lambda *a: fn(*a, rtol, max_iter, sequential))(e, jz, q, dt, p)
+def _step_core(s: _State, f, df, rtol) -> _State:
+    """The state after evaluating (f, f') at s.x; converged/failed lanes stay frozen."""
+    x = s.x
+    finite = jnp.isfinite(f) & jnp.isfinite(df)
+    lo = jnp.where(f > 0, x, s.lo)
+    hi = jnp.where(f < 0, x, s.hi)
+    better = jnp.abs(f) < s.bf
+    bx = jnp.where(better, x, s.bx)
+    bf = jnp.where(better, jnp.abs(f), s.bf)
+    bracketed = jnp.isfinite(hi)
+    t = -f / (x * df)
+    x_log = x * jnp.exp(jnp.clip(t, -50.0, jnp.log(16.0)))
+    x_lin = x - f / df
+    # Newton that fails to halve |f| (one bad step: overshoot, noise at tiny ΔE) is
+    # replaced by a bisection; one-sided quadratic convergence is not penalised.
+    stalled = bracketed & (jnp.abs(f) > 0.5 * s.w1)
+    newton_ok = finite & (df < 0) & (x_log > lo) & (x_log < hi) & ~stalled
+    fallback = jnp.where(bracketed, jnp.where(lo > 0, jnp.sqrt(lo * hi), 0.0625 * hi), 16.0 * x)
+    x_next = jnp.where(newton_ok, x_log, fallback)
+    c_exact = f == 0
+    c_newton = finite & (df < 0) & (jnp.abs(x_lin - x) <= rtol * x) & (jnp.abs(f) <= _FTOL)
+    c_bracket = bracketed & (lo > 0) & (hi - lo <= rtol * hi)
+    root = jnp.where(c_exact, x, jnp.where(c_newton, x_lin, bx))
+    conv = c_exact | c_newton | c_bracket
+    status = jnp.where(~jnp.isfinite(f), Status.NOT_CONVERGED,
+                       jnp.where(conv, Status.OK,
+                                 jnp.where(~bracketed & (x >= _G_MAX), Status.NOT_BRACKETED,
+                                           jnp.where(bracketed & (hi <= _G_MIN), Status.NOT_BRACKETED, -1))))
+    new = _State(x=x_next, lo=lo, hi=hi, w1=jnp.abs(f), w2=s.w1,
+                 bx=bx, bf=bf, root=root, status=status.astype(jnp.int32), it=s.it + 1)
+    active = s.status < 0
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, s)
 
 
-def _k3_batch(e, jz, q, g, dt, p, sequential):
-    return jax.vmap(lambda *a: k3_point(*a, sequential=sequential))(e, jz, q, g, dt, p)
+@jax.jit(static_argnames=("max_iter", "sequential"))
+def _best_batch(gaps, jz, q, dt0, p, rtol, max_iter, sequential):
+    return jax.vmap(lambda *a: _best_point(*a, rtol, max_iter, sequential))(gaps, jz, q, dt0, p)
 
 
-def _best_k3_batch(e, jz, q, g, p, sequential):
+def _best_k3_batch(gaps, jz, q, g, p, sequential):
     def one(e_, jz_, q_, g_, p_):
         t, _ = optimal_dt_point(e_, jz_, q_, jax.lax.stop_gradient(g_), p_, sequential=sequential)
         return k3_point(e_, jz_, q_, g_, jax.lax.stop_gradient(t), p_, sequential=sequential)
-    return jax.vmap(one)(e, jz, q, g, p)
+    return jax.vmap(one)(gaps, jz, q, g, p)
 
 
-def _threshold_impl(n_flat, levels, coupling, dt_flat, p_flat, rtol, max_iter, sequential, best):
-    """Build the field → (γ*, status, iters, k3_0, dt, ΔE) map with an IFT custom JVP."""
+_finish_jit = jax.jit(_finish, static_argnames=("default", "sequential"))
 
-    def ops(field):
-        e, jzm, qm, status = lg_operators(n_flat, field, levels, coupling=coupling)
-        okm = status == Status.OK
-        e = jnp.where(okm[:, None], e, jnp.arange(levels, dtype=jnp.float64))
-        dt = default_dt(e) if dt_flat is None else dt_flat
-        dt = jnp.where(okm, dt, 1.0)
-        return e, jzm, qm, dt, status
 
-    def primal(field):
-        e, jzm, qm, dt, status = ops(field)
-        g, st, it, k0 = _solve_batch(e, jzm, qm, dt, p_flat, rtol, max_iter, sequential, best)
-        st = jnp.where(status == Status.OK, st, status)
-        g = jnp.where(st == Status.OK, g, jnp.nan)
-        k0 = jnp.where(status == Status.OK, k0, jnp.nan)
-        return g, st, it, k0, jnp.where(status == Status.OK, dt, jnp.nan), e[:, 1] - e[:, 0]
+# ----------------------------------------------------------------------------------------
+# Public API
+# ----------------------------------------------------------------------------------------
+
+def _operators(n_flat, field, dt, levels, coupling, default):
+    """(gaps, gap errors, jz, q, Δt, status) with safe values at failed points."""
+    spec = spectrum(n_flat, field, levels=levels, coupling=coupling)
+    jzm = matrix_elements(spec, "jz")
+    qm = matrix_elements(spec, "q", sgn0=0.0)
+    want = jnp.where(jnp.arange(levels) % 2 == 0, 1, -1)
+    alt = jnp.all(spec.parity == want, axis=-1)
+    status = jnp.where((spec.status == Status.OK) & ~alt, Status.UNRESOLVED, spec.status)
+    okm = status == Status.OK
+    gaps = jnp.where(okm[:, None], _gaps(spec), jnp.arange(levels, dtype=jnp.float64))
+    gerr = jnp.where(okm[:, None], _gap_errors(spec), 0.0)
+    jzm = jnp.where(okm[:, None, None], jzm, 0.0)
+    qm = jnp.where(okm[:, None, None], qm, 0.0)
+    t = jnp.pi / (3.0 * gaps[:, 1]) if default else dt
+    t = jnp.where(okm, t, 1.0)
+    return gaps, gerr, jzm, qm, t, status
+
+
+def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential, best, default):
+    """primal(field, dt) → all result fields, and attach(field, dt, γ*) carrying the IFT JVP."""
+
+    def primal(field, dt):
+        gaps, gerr, jzm, qm, t, status = _operators(n_flat, field, dt, levels, coupling, default)
+        if best:
+            g, st, it, k0, resid = _best_batch(gaps, jzm, qm, t, p_flat, rtol, max_iter, sequential)
+            err = jnp.full_like(g, jnp.nan)
+            resid = jnp.where(st == Status.OK, resid, jnp.nan)
+        else:
+            lanes, state, f0 = _prepare(gaps, jzm, qm, t, p_flat, sequential)
+            regroup = not isinstance(state.status, jax.core.Tracer)
+            state = _search(lanes, state, rtol, max_iter, sequential, regroup)
+            g, st, it, k0, err, resid = _finish_jit(gaps, gerr, jzm, qm, t, p_flat, state, f0, default, sequential)
+        ok_spec = status == Status.OK
+        st = jnp.where(ok_spec, st, status).astype(jnp.int32)
+        nan_unless = lambda m, a: jnp.where(m, a, jnp.nan)
+        return dict(dephasing=nan_unless(st == Status.OK, g), status=st, iterations=it,
+                    k3_zero=nan_unless(ok_spec, k0), dt=nan_unless(ok_spec, t), delta_e=nan_unless(ok_spec, gaps[:, 1]),
+                    error_estimate=nan_unless(ok_spec, err), residual=nan_unless(ok_spec, resid))
+
+    def k3_at(fld, dt, gam):
+        gaps, _, jzm, qm, t, _ = _operators(n_flat, fld, dt, levels, coupling, default)
+        if best:
+            return _best_k3_batch(gaps, jzm, qm, gam, p_flat, sequential)
+        return jax.vmap(lambda *a: k3_point(*a, sequential=sequential))(gaps, jzm, qm, gam, t, p_flat)
 
     @jax.custom_jvp
-    def gamma_of_field(field):
-        return primal(field)[0]
+    def attach(field, dt, g):
+        return g
 
-    @gamma_of_field.defjvp
+    @attach.defjvp
     def _jvp(primals, tangents):
-        (field,), (fdot,) = primals, tangents
-        g = gamma_of_field(field)
+        field, dt, g = primals
+        fdot, tdot, _ = tangents
+        field, dt, g = (jax.lax.stop_gradient(a) for a in (field, dt, g))
         gs = jnp.where(jnp.isfinite(g), g, 0.0)
-
-        def k3_at(fld, gam):
-            e, jzm, qm, dt, _ = ops(fld)
-            if best:
-                return _best_k3_batch(e, jzm, qm, gam, p_flat, sequential)
-            return _k3_batch(e, jzm, qm, gam, dt, p_flat, sequential)
-
         one = jnp.ones_like(field)
-        _, a = jax.jvp(lambda f_: k3_at(f_, jax.lax.stop_gradient(gs)), (jax.lax.stop_gradient(field),), (one,))
-        _, b = jax.jvp(lambda g_: k3_at(jax.lax.stop_gradient(field), g_), (jax.lax.stop_gradient(gs),),
-                       (jnp.ones_like(gs),))
-        sens = jax.lax.stop_gradient(jnp.where(jnp.isfinite(g), -a / b, jnp.nan))
-        return g, sens * fdot
+        # Lanes are independent: a unit tangent on every lane gives each lane's partial.
+        _, a = jax.jvp(lambda f_: k3_at(f_, dt, gs), (field,), (one,))
+        _, b = jax.jvp(lambda g_: k3_at(field, dt, g_), (gs,), (jnp.ones_like(gs),))
+        sf = jax.lax.stop_gradient(jnp.where(jnp.isfinite(g), -a / b, jnp.nan))
+        out = sf * fdot
+        if not default:
+            _, c = jax.jvp(lambda t_: k3_at(field, t_, gs), (dt,), (jnp.ones_like(dt),))
+            st = jax.lax.stop_gradient(jnp.where(jnp.isfinite(g), -c / b, jnp.nan))
+            out = out + st * tdot
+        return g, out
 
-    return primal, gamma_of_field
+    return primal, attach
 
 
 def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rtol, max_iter, best):
     ensure_x64()
-    traced = isinstance(field, jax.core.Tracer)
-    f_arr = field if traced else np.asarray(field, np.float64)
-    g, n, f_chk, lv, t, p = _validate_common(0.0, n_spins, 0.5 if traced else f_arr, levels,
-                                             None if dt is None else dt, protocol, p_excited)
+    traced_f = isinstance(field, jax.core.Tracer)
+    traced_t = isinstance(dt, jax.core.Tracer)
+    f_arr = field if traced_f else np.asarray(field, np.float64)
+    _, n, _, lv, t, p = _validate_common(0.0, n_spins, 0.5 if traced_f else f_arr, levels,
+                                         None if (dt is None or traced_t) else dt, protocol, p_excited)
     rtol = float(rtol)
     if not (0 < rtol < 1):
         raise ValueError(f"rtol must be in (0, 1); got {rtol!r}")
-    max_iter = int(max_iter)
-    if max_iter < 1:
+    if isinstance(max_iter, bool) or int(max_iter) != max_iter or int(max_iter) < 1:
         raise ValueError(f"max_iter must be an integer >= 1; got {max_iter!r}")
-    shape = np.broadcast_shapes(n.shape, np.shape(field), np.shape(p), () if t is None else t.shape)
+    max_iter = int(max_iter)
+    default = dt is None
+    t_in = dt if traced_t else t
+    shape = np.broadcast_shapes(n.shape, np.shape(field), np.shape(p), () if default else np.shape(t_in))
+    size = int(np.prod(shape))
     n_flat = np.broadcast_to(n, shape).reshape(-1)
     p_flat = jnp.asarray(np.broadcast_to(p, shape).reshape(-1))
-    dt_flat = None if t is None else jnp.asarray(np.broadcast_to(t, shape).reshape(-1))
     fld = jnp.broadcast_to(jnp.asarray(f_arr, jnp.float64), shape).reshape(-1)
+    dtv = jnp.zeros(size) if default else jnp.broadcast_to(jnp.asarray(t_in, jnp.float64), shape).reshape(-1)
     sequential = protocol == "sequential"
-    primal, gamma_of_field = _threshold_impl(n_flat, lv, coupling, dt_flat, p_flat, rtol, max_iter, sequential, best)
-    if traced:
-        gam = gamma_of_field(fld)
-        _, st, it, k0, dtv, de = primal(jax.lax.stop_gradient(fld))
-    else:
-        gam, st, it, k0, dtv, de = primal(fld)
-    rs = lambda a: a.reshape(shape)
-    return ThresholdResult(dephasing=rs(gam), status=rs(st), iterations=rs(it), k3_zero=rs(k0), dt=rs(dtv),
-                           delta_e=rs(de))
+    primal, attach = _threshold_impl(n_flat, lv, coupling, p_flat, rtol, max_iter, sequential, best, default)
+    # Traced values cannot be validated eagerly: invalid ones become NaN + INVALID_INPUT.
+    bad = ~(jnp.isfinite(fld) & (fld >= 0.0))
+    if not default:
+        bad = bad | ~(jnp.isfinite(dtv) & (dtv > 0.0))
+    fld = jnp.where(bad, 0.5, fld)
+    dtv = dtv if default else jnp.where(bad, 1.0, dtv)
+    sg = jax.lax.stop_gradient
+    out = primal(sg(fld), sg(dtv))
+    if traced_f or traced_t:
+        out["dephasing"] = attach(fld, dtv, out["dephasing"])
+    out = {k: (jnp.where(bad, Status.INVALID_INPUT, v).astype(jnp.int32) if k == "status"
+               else jnp.where(bad, -1 if k == "iterations" else jnp.nan, v)) for k, v in out.items()}
+    return ThresholdResult(**{k: v.reshape(shape) for k, v in out.items()})
 
 
 def threshold(n_spins, field, *, levels: int = 5, dt=None, protocol: str = "stationary", coupling: float = 1.0,
               p_excited=0.0, rtol: float = 1e-10, max_iter: int = 100) -> ThresholdResult:
     r"""Dephasing rate γφ* where K3 = 1 at fixed Δt (seed 001 Eq. 24, Remark 14).
 
-    Broadcasts over ``n_spins``, ``field`` (and ``dt``, ``p_excited``); ``levels`` is a
-    static integer in [2, N+1]. ``dt`` defaults to π/(3ΔE) per point. Rates in units of
-    J: ``BEC.rate_to_per_s(threshold(370, 0.95).dephasing)`` → 0.2892 s⁻¹.
-    Failed points are NaN with ``status`` NO_VIOLATION / NOT_BRACKETED / UNRESOLVED /
-    NOT_CONVERGED; ``dephasing`` is differentiable w.r.t. ``field`` (implicit function
-    theorem) in forward and reverse mode.
+    Parameters
+    ----------
+    n_spins : int or int array
+        N ≥ 1 (concrete).
+    field : float or array
+        Γ/J ≥ 0; may be traced (``jax.jvp``/``jax.grad``/``jax.jit``).
+    levels : int
+        Truncation n ∈ [2, N+1] (static).
+    dt : float or array, optional
+        Interval Δt > 0 (ħ/J); default π/(3ΔE) per point. May be traced.
+    protocol : {"stationary", "sequential"}
+    coupling : float
+        J (energies in units of J).
+    p_excited : float or array
+        Initial population of E1, in [0, 1].
+    rtol : float
+        Relative tolerance of the Newton step, in (0, 1).
+    max_iter : int
+        Maximum K3 evaluations per point (≥ 1).
+
+    Returns
+    -------
+    ThresholdResult
+        ``dephasing`` γφ* in units of J (``BEC.rate_to_per_s(threshold(370, 0.95).dephasing)``
+        → 0.2892 s⁻¹), NaN unless ``status`` is OK. Every OK value satisfies
+        |K3(γφ*) - 1| ≤ 1e-7 and has ``error_estimate`` ≤ 1e-6 (relative, from the level-gap
+        errors and the residual); failed points carry NO_VIOLATION, NOT_BRACKETED,
+        UNRESOLVED, NOT_CONVERGED or ILL_CONDITIONED. A point's result does not depend on the
+        rest of its batch. ``dephasing`` is differentiable w.r.t. ``field`` and ``dt``
+        (implicit function theorem), forward and reverse mode.
     """
     return _threshold(n_spins, field, levels=levels, dt=dt, protocol=protocol, coupling=coupling,
                       p_excited=p_excited, rtol=rtol, max_iter=max_iter, best=False)
@@ -252,7 +522,8 @@ def threshold_best_interval(n_spins, field, *, levels: int = 5, protocol: str = 
                             coupling: float = 1.0, p_excited=0.0, rtol: float = 1e-10,
                             max_iter: int = 100) -> ThresholdResult:
     r"""γφ* where max_Δt K3(γφ, Δt) = 1 (beyond the paper; Appendix D notes that
-    π/(3ΔE) is optimal only at γφ = 0). ``dt`` in the result is π/(3ΔE) for reference.
-    Never below the fixed-Δt :func:`threshold`."""
+    π/(3ΔE) is optimal only at γφ = 0). ``dt`` in the result is π/(3ΔE) for reference;
+    ``error_estimate`` is NaN (not estimated on this path). Never below the fixed-Δt
+    :func:`threshold`. Parameters as for :func:`threshold`."""
     return _threshold(n_spins, field, levels=levels, dt=None, protocol=protocol, coupling=coupling,
                       p_excited=p_excited, rtol=rtol, max_iter=max_iter, best=True)
