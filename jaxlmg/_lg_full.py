@@ -210,3 +210,141 @@ def k3_levels(dephasing, n_spins, field, levels: int, *, dt=None, protocol: str 
     """K3 of the n-level truncation computed with the splitting engine (fast for large n)."""
     return correlators_full(dephasing, n_spins, field, dt=dt, protocol=protocol, coupling=coupling,
                             p_excited=p_excited, tol=tol, levels=levels).k3
+
+
+# ----------------------------------------------------------------------------------------
+# Thresholds
+# ----------------------------------------------------------------------------------------
+
+def _threshold_point(n: int, field, dt, p_excited, rtol, *, n0: int, sequential: bool, coupling, levels,
+                     max_iter: int):
+    from ._threshold import _solve_point
+
+    sec, mod, de, resolved = _model(n, field, coupling, levels)
+    t = jnp.where(jnp.isnan(dt), jnp.pi / (3.0 * de), dt)
+    t = jnp.where(resolved & jnp.isfinite(t) & (t > 0), t, 1.0)
+
+    def k3fun(g):
+        c12, c23, c13, _ = _corr_model(mod, g, t, p_excited, n0, sequential)
+        return c12 + c23 - c13
+
+    # two-level guess γ_B = 3 ln(1/ξ) ΔE / (π G01) (Eq. 23 with Eq. 26), as the truncated solver
+    q01 = mod.q_eo[0, 0] ** 2
+    g01 = 0.5 * ((mod.jz_eo @ mod.jz_eo.T)[0, 0] + (mod.jz_eo.T @ mod.jz_eo)[0, 0])
+    xi = jnp.clip(-1.0 + jnp.sqrt(jnp.maximum(1.0 + 2.0 / jnp.maximum(q01, 1e-300), 1.0)), 1e-6, 1.0 - 1e-6)
+    guess = jnp.log(1.0 / xi) / (jnp.maximum(g01, 1e-300) * t)
+    gam, st, it, k0 = _solve_point(k3fun, guess, rtol, max_iter)
+    c12, c23, c13, err = _corr_model(mod, jnp.where(jnp.isfinite(gam), gam, 0.0), t, p_excited, n0, sequential)
+    st = jnp.where(resolved, st, Status.UNRESOLVED)
+    return gam, st, it, k0, t, de, err
+
+
+@jax.jit(static_argnames=("n", "n0", "sequential", "coupling", "levels", "max_iter"))
+def _threshold_batch(n, field, dt, p, rtol, n0, sequential, coupling, levels, max_iter):
+    f = lambda fl, tt, pp: _threshold_point(n, fl, tt, pp, rtol, n0=n0, sequential=sequential, coupling=coupling,
+                                            levels=levels, max_iter=max_iter)
+    return jax.vmap(f)(field, dt, p)
+
+
+def threshold_full(n_spins, field, *, dt=None, protocol: str = "stationary", coupling: float = 1.0, p_excited=0.0,
+                   rtol: float = 1e-10, max_iter: int = 100, tol: float = DEFAULT_TOL, steps: int | None = None,
+                   levels: int | None = None):
+    r"""Dephasing threshold γφ* with K3(γφ*) = 1 on the whole Dicke space (seed 001 Eq. 24).
+
+    Same root finder and status codes as ``jaxlmg.threshold`` (safeguarded Newton in log γ with
+    forward-mode dK3/dγφ, verified residual |K3 - 1| ≤ 1e-7), on the untruncated K3 of
+    :func:`correlators_full`; the Richardson error estimate of K3 at γφ* must be ≤ ``tol``
+    (else the point is retried with twice the steps, then NOT_CONVERGED). ``levels`` = n
+    evaluates the n-level truncation with the same engine. Returns a ``ThresholdResult``.
+    """
+    from ._threshold import ThresholdResult
+
+    ensure_x64()
+    check_choice("protocol", protocol, PROTOCOLS)
+    seq = protocol == "sequential"
+    n = check_n_spins(n_spins)
+    if np.any(n < 2):
+        raise ValueError(f"n_spins must be an integer >= 2; got {n_spins!r}")
+    f = check_real("field", field, minimum=0.0)
+    t = None if dt is None else check_real("dt", dt, minimum=0.0, strict=True)
+    p = check_real("p_excited", p_excited, minimum=0.0, maximum=1.0)
+    if not (0 < rtol < 1):
+        raise ValueError(f"rtol must be in (0, 1); got {rtol!r}")
+    if int(max_iter) < 1:
+        raise ValueError(f"max_iter must be an integer >= 1; got {max_iter!r}")
+    if levels is not None and (int(levels) < 2 or int(levels) > int(np.min(n)) + 1):
+        raise ValueError(f"levels must be None or an integer in [2, N+1]; got {levels}")
+    shape = np.broadcast_shapes(n.shape, f.shape, p.shape, () if t is None else t.shape)
+    bc = lambda a: np.broadcast_to(a, shape).reshape(-1)
+    nf, ff, pf = bc(n), bc(f), bc(p)
+    tf = bc(np.nan if t is None else t).astype(np.float64)
+    out = [np.full(nf.size, np.nan) for _ in range(7)]
+    for nn in np.unique(nf):
+        sel = np.nonzero(nf == nn)[0]
+        if steps is None:
+            de = np.asarray(jax.vmap(lambda fl: _model(int(nn), fl, coupling, None)[2])(jnp.asarray(ff[sel])))
+            tt = np.where(np.isnan(tf[sel]), np.pi / (3.0 * np.where(de > 0, de, np.nan)), tf[sel])
+            n0 = np.array([step_bucket(float(x)) for x in tt])
+        else:
+            n0 = np.full(sel.size, int(steps))
+        todo = np.ones(sel.size, bool)
+        while todo.any():
+            for b in np.unique(n0[todo]):
+                loc = np.nonzero(todo & (n0 == b))[0]
+                idx = sel[loc]
+                res = _threshold_batch(int(nn), jnp.asarray(ff[idx]), jnp.asarray(tf[idx]), jnp.asarray(pf[idx]),
+                                       float(rtol), int(b), seq, float(coupling),
+                                       None if levels is None else int(levels), int(max_iter))
+                for o, r in zip(out, res):
+                    o[idx] = np.asarray(r)
+            st, err = out[1][sel], out[6][sel]
+            bad = todo & (st == Status.OK) & ~(err <= tol)
+            todo = bad & (n0 * 2 <= _MAX_STEPS) & (steps is None)
+            n0 = np.where(todo, n0 * 2, n0)
+    gam, st, it, k0, tt, de, err = out
+    st = np.where((st == Status.OK) & ~(err <= tol), Status.NOT_CONVERGED, st).astype(np.int32)
+    ok = st == Status.OK
+    rs = lambda a: jnp.asarray(np.asarray(a).reshape(shape))
+    return ThresholdResult(dephasing=rs(np.where(ok, gam, np.nan)), status=rs(st), iterations=rs(it.astype(np.int32)),
+                           k3_zero=rs(np.where(st != Status.UNRESOLVED, k0, np.nan)),
+                           dt=rs(np.where(st != Status.UNRESOLVED, tt, np.nan)),
+                           delta_e=rs(np.where(st != Status.UNRESOLVED, de, np.nan)))
+
+
+# ----------------------------------------------------------------------------------------
+# Truncation convergence (issue 8, part 3)
+# ----------------------------------------------------------------------------------------
+
+TRUNCATION_LEVELS = (2, 3, 4, 5, 10, 20, 40, 60, 100, 200)
+
+
+def truncation_convergence(n_spins: int, field: float, levels_list=TRUNCATION_LEVELS, *, dephasing=None,
+                           protocols=PROTOCOLS, coupling: float = 1.0, tol: float = DEFAULT_TOL) -> dict:
+    r"""K3(γφ) and the threshold for each n in ``levels_list`` and for the full N+1 levels.
+
+    ``dephasing`` defaults to 0.05 s⁻¹ in BEC units. Levels above N+1 are dropped. All values
+    (truncated and full) come from the same splitting engine (the truncated ones agree with
+    ``jaxlmg.k3``/``jaxlmg.threshold`` to ~1e-11). Returns a dict of numpy arrays:
+    ``levels`` (last entry N+1 = full space), and per protocol ``k3_<protocol>``,
+    ``threshold_<protocol>`` (units of J), ``k3_status_<protocol>``, ``threshold_status_<protocol>``.
+    """
+    from ._units import BEC
+
+    n = int(check_n_spins(n_spins))
+    g = BEC.rate_to_natural(0.05) if dephasing is None else float(check_real("dephasing", dephasing, minimum=0.0))
+    lv = [int(x) for x in levels_list if 2 <= int(x) <= n]
+    out = {"levels": np.array(lv + [n + 1]), "n_spins": n, "field": float(field), "dephasing": g}
+    for prot in protocols:
+        ks, kst, ts, tst = [], [], [], []
+        for lvl in lv + [None]:
+            r = correlators_full(g, n, field, protocol=prot, coupling=coupling, tol=tol, levels=lvl)
+            th = threshold_full(n, field, protocol=prot, coupling=coupling, tol=tol, levels=lvl)
+            ks.append(float(r.k3))
+            kst.append(int(r.status))
+            ts.append(float(th.dephasing))
+            tst.append(int(th.status))
+        out[f"k3_{prot}"] = np.array(ks)
+        out[f"k3_status_{prot}"] = np.array(kst)
+        out[f"threshold_{prot}"] = np.array(ts)
+        out[f"threshold_status_{prot}"] = np.array(tst)
+    return out

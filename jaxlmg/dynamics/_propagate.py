@@ -280,7 +280,7 @@ def richardson(values):
 RICHARDSON_LEVELS = 3
 
 
-def step_bucket(t: float, h_target: float = 0.45, minimum: int = 4) -> int:
+def step_bucket(t: float, h_target: float = 0.5, minimum: int = 4) -> int:
     """n₀ = smallest power of two with t/n₀ ≤ h_target (static step count for a time t)."""
     if not math.isfinite(t) or t <= 0:
         return minimum
@@ -305,7 +305,7 @@ def evolve_dephased(rho, n_spins: int, field, dephasing, t, *, coupling=1.0, ste
     rho : (N+1, N+1) Hermitian density matrix (Dicke basis, ascending m).
     n_spins : static N.
     field : Γ/J; dephasing : γφ ≥ 0 (units of J); t : time ≥ 0 (ħ/J).
-    steps : n₀ (static); default from t with h ≤ 0.45 ħ/J.
+    steps : n₀ (static); default from t with h ≤ 0.5 ħ/J.
 
     Returns
     -------
