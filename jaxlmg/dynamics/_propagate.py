@@ -315,7 +315,11 @@ def evolve_dephased(rho, n_spins: int, field, dephasing, t, *, coupling=1.0, ste
     n = _static_n(n_spins)
     if steps is None:
         steps = step_bucket(float(t))
-    rho = jnp.asarray(rho, jnp.complex128)
+    return _evolve_kernel(jnp.asarray(rho, jnp.complex128), field, dephasing, t, n, int(steps), coupling)
+
+
+@jax.jit(static_argnames=("n", "steps", "coupling"))
+def _evolve_kernel(rho, field, dephasing, t, n, steps, coupling):
     ree, roo, xeo, pe, po = _to_sectors(rho, n)
     sec = sectors(n, field, coupling=coupling)
     ve, vo = sec.v_even, sec.v_odd
