@@ -29,7 +29,7 @@ def test_engine_truncation_equals_jaxlmg_truncation():
 
 
 def test_threshold_full_equals_truncated_threshold_at_all_levels():
-    a = threshold_full(6, [0.6, 0.8], steps=16)
+    a = threshold_full(6, [0.6, 0.8])
     b = jaxlmg.threshold(6, [0.6, 0.8], levels=7)
     assert np.all(np.asarray(a.status) == Status.OK)
     assert np.abs(np.asarray(a.dephasing) / np.asarray(b.dephasing) - 1).max() <= 1e-9
@@ -81,7 +81,8 @@ def test_smoke_n100_full_close_to_large_truncation():
     full = correlators_full(g, 100, 0.9)
     trunc = correlators_full(g, 100, 0.9, levels=30)
     assert int(full.status) == Status.OK
-    assert abs(float(full.k3) - float(trunc.k3)) <= 1e-3
+    assert 1.0 < float(full.k3) < 1.5  # violation, below the coherent bound 1.5
+    assert abs(float(full.k3) - float(trunc.k3)) <= 5e-3
     r = truncation_convergence(8, 0.7, (2, 5), dephasing=0.01, protocols=("stationary",))
     assert list(r["levels"]) == [2, 5, 9]
     assert abs(r["k3_stationary"][-1] - float(jaxlmg.k3(0.01, 8, 0.7, levels=9))) <= 1e-10
