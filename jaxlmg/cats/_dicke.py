@@ -111,27 +111,43 @@ def _sector_blocks(squeezing, loss, phase, n: int, p: int, q: int):
     return lower.astype(jnp.complex128), diag.astype(jnp.complex128), upper.astype(jnp.complex128)
 
 
-def _block_thomas(lower, diag, upper, rhs):
-    """Solve the block-tridiagonal system (blocks (a, b, b), rhs (a, b)) by block LU without pivoting."""
+def _block_factor(lower, diag, upper):
+    """Block LU (no pivoting across blocks) of a block-tridiagonal matrix: per-block LU of the Schur complements."""
 
-    def fwd(carry, x):
-        cp, dp = carry
-        lo, di, up, r = x
+    def fwd(cp, x):
+        lo, di, up = x
         m = di - lo @ cp
-        cu = jnp.linalg.solve(m, jnp.concatenate([up, (r - lo @ dp)[:, None]], axis=1))
-        return (cu[:, :-1], cu[:, -1]), (cu[:, :-1], cu[:, -1])
+        lu = jax.scipy.linalg.lu_factor(m)
+        cn = jax.scipy.linalg.lu_solve(lu, up)
+        return cn, (lu, cn)
 
     b = diag.shape[-1]
-    init = (jnp.zeros((b, b), diag.dtype), jnp.zeros(b, diag.dtype))
-    _, (cps, dps) = jax.lax.scan(fwd, init, (lower, diag, upper, rhs))
+    _, (lus, cps) = jax.lax.scan(fwd, jnp.zeros((b, b), diag.dtype), (lower, diag, upper))
+    return lower, lus, cps
+
+
+def _block_solve(fac, rhs):
+    lower, lus, cps = fac
+
+    def fwd(dp, x):
+        lo, lu, r = x
+        d = jax.scipy.linalg.lu_solve(lu, r - lo @ dp)
+        return d, d
+
+    _, dps = jax.lax.scan(fwd, jnp.zeros(rhs.shape[-1], rhs.dtype), (lower, lus, rhs))
 
     def bwd(y_next, x):
         cp, dp = x
         y = dp - cp @ y_next
         return y, y
 
-    _, ys = jax.lax.scan(bwd, jnp.zeros(b, diag.dtype), (cps, dps), reverse=True)
+    _, ys = jax.lax.scan(bwd, jnp.zeros(rhs.shape[-1], rhs.dtype), (cps, dps), reverse=True)
     return ys
+
+
+def _block_thomas(lower, diag, upper, rhs):
+    """Solve the block-tridiagonal system (blocks (a, b, b), rhs (a, b)) by block LU."""
+    return _block_solve(_block_factor(lower, diag, upper), rhs)
 
 
 def _adjoint_blocks(lower, diag, upper):
@@ -195,8 +211,10 @@ def steady_states(squeezing, n_spins: int, *, loss=1.0, phase=0.0):
 
 
 def _inverse_iteration(lower, diag, upper, v0, iters):
+    fac = _block_factor(lower, diag, upper)
+
     def body(v, _):
-        w = _block_thomas(lower, diag, upper, v)
+        w = _block_solve(fac, v)
         return w / jnp.linalg.norm(w), None
 
     v, _ = jax.lax.scan(body, v0 / jnp.linalg.norm(v0), None, length=iters)
