@@ -28,7 +28,7 @@ from .._model import _static_n
 from .._validate import check_real
 from ._states import boson_coherent_state, hp_amplitude
 
-__all__ = ["dicke_liouvillian", "dicke_fidelity", "steady_states", "coherence_mode", "steady_amplitude",
+__all__ = ["dicke_liouvillian", "dicke_fidelity", "dicke_model", "dicke_evolve", "steady_states", "coherence_mode", "steady_amplitude",
            "two_loss_operator"]
 
 
@@ -289,3 +289,28 @@ def steady_amplitude(squeezing, n_spins: int, *, loss=1.0, iters: int = 30):
 
     amp, rate = jax.vmap(one)(eta)
     return amp.reshape(jnp.shape(squeezing)), rate.reshape(jnp.shape(squeezing))
+
+
+# ------------------------------------------------------------------------- banded engine (jaxlmg.dynamics)
+def dicke_model(squeezing, n_spins: int, *, loss=1.0, phase=0.0):
+    """Eq. 1 at δ = 0 as banded operators of the ``jaxlmg.dynamics`` engine: (H, (jump,)).
+
+    H = (η/N)(e^{iφ}J₋² + e^{−iφ}J₊²), jump √Γ₂/N·J₋² (S± = J±).
+    """
+    from ..dynamics import jminus
+
+    ensure_x64()
+    _checks(squeezing, loss)
+    n = _static_n(n_spins)
+    jm2 = jminus(n) @ jminus(n)
+    jp2 = jm2.dagger()
+    h = jm2.scale((squeezing / n) * jnp.exp(1j * phase)) + jp2.scale((squeezing / n) * jnp.exp(-1j * phase))
+    return h, (jm2.scale(jnp.sqrt(loss) / n),)
+
+
+def dicke_evolve(rho0, t, squeezing, n_spins: int, *, loss=1.0, phase=0.0, rtol=1e-10, atol=1e-12):
+    """ρ(t) at δ = 0 with the banded matrix-free engine (``jaxlmg.dynamics.propagate``, diffrax Dopri8)."""
+    from ..dynamics import propagate
+
+    h, jumps = dicke_model(squeezing, n_spins, loss=loss, phase=phase)
+    return propagate(jnp.asarray(rho0, jnp.complex128), t, h, jumps, rtol=rtol, atol=atol)

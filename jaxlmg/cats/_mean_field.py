@@ -16,6 +16,7 @@ uses that reduction, vmapped over (δ̃, η̃), and is cross-checked against the
 from __future__ import annotations
 
 import diffrax
+import optimistix as optx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -161,65 +162,98 @@ def evolve_mean_field(detunings, squeezing, t_final, *, loss=1.0, y0=None, n_sav
                   float(t_final), n_save, rtol, atol, max_steps)
 
 
-def _two_group_final(delta, eta, n, loss, t_final, tol):
-    y0 = _initial(2, eta, n, loss)
-    args = (delta, eta, loss, jnp.float64(n))
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(two_group_rhs), diffrax.Tsit5(), 0.0, t_final, None, y0, args=args,
-        stepsize_controller=diffrax.PIDController(rtol=1e-9, atol=1e-12), max_steps=400_000, throw=False)
-    y = sol.ys[-1] if sol.ys is not None else y0
-    y = sol.ys[0]
-    f = two_group_rhs(0.0, y, args)
+def _fixed_point(delta, eta, n, loss, guess):
+    """Newton root of the two-group Eqs. 22–23 from ``guess``; returns (y, ok, max Re λ(J))."""
+    args = (delta, eta, loss, n)
+    fn = lambda y, a: two_group_rhs(0.0, y, a)  # noqa: E731
+    sol = optx.root_find(fn, optx.Newton(rtol=1e-13, atol=1e-15), guess, args=args, max_steps=60, throw=False)
+    y = sol.value
+    f = fn(y, args)
     amp = jnp.hypot(y[0], y[1])
-    # stationary: every velocity small on the scale of the slowest physical rate of the state
-    res = jnp.max(jnp.abs(f[:2]) / jnp.maximum(amp, 1e-300)) + jnp.max(jnp.abs(f[2]))
-    sync = (res < tol) & (jnp.min(amp) > 1e-6) & (sol.result == diffrax.RESULTS.successful)
-    ph = jnp.arctan2(y[1], y[0])
-    zeta = 0.5 * jnp.angle(jnp.exp(1j * (ph[0] - ph[1])))
-    return zeta, amp, y[2], sync
+    scale = 1.0 + eta / loss
+    ok = (jnp.max(jnp.abs(f)) <= 1e-10 * scale) & jnp.all(amp > 1e-8) & jnp.all(jnp.abs(y[2]) <= 1.0)
+    jac = jax.jacfwd(lambda v: fn(v.reshape(3, 2), args).reshape(-1))(y.reshape(-1))
+    lam = jnp.max(jnp.real(jnp.linalg.eigvals(jac)))
+    return y, ok, lam
 
 
-def two_group_steady_state(delta, squeezing, n_spins, *, loss=1.0, t_final=None, tol=1e-9):
-    """Long-time state of N spins in two groups ±δ (Fig. 4), vmapped over broadcast (δ, η).
+def _continuation(deltas, eta, n, loss):
+    """March δ upward from the synchronised δ = 0 state (Eq. 25 guess); synchronised = stable fixed point."""
+    guess = _initial(2, eta, n, loss)
 
-    Returns a dict: ``zeta`` (phase spread ζ = (φ₊ − φ₋)/2, NaN where not synchronised), ``amplitude``
-    (A per group), ``z``, ``synchronised`` (bool) and ``status`` (Status.OK / NOT_CONVERGED).
-    ``t_final`` defaults to 40·N/(Γ₂·max(η, 1)) (the z relaxation rate is ~ 8η/N).
+    def step(carry, d):
+        y_prev, alive = carry
+        y, ok, lam = _fixed_point(d, eta, n, loss, y_prev)
+        stable = ok & (lam < 0.0) & alive
+        ph = jnp.arctan2(y[1], y[0])
+        zeta = 0.5 * jnp.angle(jnp.exp(1j * (ph[0] - ph[1])))
+        return (jnp.where(stable, y, y_prev), stable), (zeta, stable, y, lam)
+
+    _, out = jax.lax.scan(step, (guess, jnp.array(True)), deltas)
+    return out
+
+
+def two_group_steady_state(delta, squeezing, n_spins, *, loss=1.0):
+    """Synchronised steady state of N spins in two groups ±δ (§IV.2, Fig. 4) on a (δ, η) grid.
+
+    The synchronised state is followed by Newton continuation in δ from the δ = 0 state of Eq. 25
+    (a stable fixed point of the exact two-group reduction of Eqs. 22–23; linear stability from the
+    Jacobian's eigenvalues). Beyond the boundary no stable synchronised fixed point exists.
+
+    Parameters
+    ----------
+    delta : array (K,)
+        Increasing detunings δ >= 0 (the continuation path; start at or near 0).
+    squeezing : array (M,)
+        η values (vmapped).
+    n_spins : int or float
+        N (10⁴ in Fig. 4).
+
+    Returns
+    -------
+    dict with ``zeta`` (M, K) phase spread (NaN where not synchronised), ``synchronised`` (M, K),
+    ``status`` (Status codes), ``amplitude`` (M, K) = A, ``z`` (M, K), ``max_rate`` (M, K) = max Re λ.
     """
     ensure_x64()
-    n = float(n_spins)
-    d, e = jnp.broadcast_arrays(jnp.asarray(delta, jnp.float64), jnp.asarray(squeezing, jnp.float64))
-    if t_final is None:
-        t_final = 40.0 * n / (loss * max(float(jnp.min(jnp.maximum(e, 1.0))), 1.0))
-    f = jax.jit(jax.vmap(lambda dd, ee: _two_group_final(dd, ee, n, loss, float(t_final), tol)))
-    zeta, amp, z, sync = f(d.ravel(), e.ravel())
-    shp = d.shape
-    return {"zeta": jnp.where(sync, zeta, jnp.nan).reshape(shp), "amplitude": amp.reshape(shp + (2,)),
-            "z": z.reshape(shp + (2,)), "synchronised": sync.reshape(shp),
-            "status": jnp.where(sync, int(Status.OK), int(Status.NOT_CONVERGED)).reshape(shp)}
+    d = jnp.atleast_1d(jnp.asarray(delta, jnp.float64))
+    e = jnp.atleast_1d(jnp.asarray(squeezing, jnp.float64))
+    check_real("delta", np.asarray(d), minimum=0.0)
+    check_real("squeezing", np.asarray(e), minimum=0.0, strict=True)
+    n = jnp.float64(n_spins)
+    zeta, sync, y, lam = jax.jit(jax.vmap(_continuation, in_axes=(None, 0, None, None)))(d, e, n, jnp.float64(loss))
+    return {"zeta": jnp.where(sync, zeta, jnp.nan), "synchronised": sync,
+            "status": jnp.where(sync, int(Status.OK), int(Status.NOT_CONVERGED)),
+            "amplitude": jnp.hypot(y[:, :, 0, 0], y[:, :, 1, 0]), "z": y[:, :, 2, 0], "max_rate": lam}
 
 
-def sync_boundary(squeezing, n_spins, *, loss=1.0, iters: int = 24, t_final=None, tol=1e-9):
-    """Largest δ̃ = N²δ/Γ₂ with a synchronised steady state, per η (bisection, vmapped over η).
+def sync_boundary(squeezing, n_spins, *, loss=1.0, delta_max=0.2, points: int = 400, refine: int = 20):
+    """Largest δ̃ = N²δ/Γ₂ with a stable synchronised state, per η (continuation + bisection, vmapped over η).
 
-    Returns δ̃_max per η (0 where even δ = 0 does not synchronise, i.e. η > N/16).
+    Returns δ̃_max per η (0 where even δ = 0 does not synchronise, i.e. η > NΓ₂/16).
     """
     ensure_x64()
-    n = float(n_spins)
-    eta = jnp.atleast_1d(jnp.asarray(squeezing, jnp.float64))
-    if t_final is None:
-        t_final = 40.0 * n / (loss * max(float(jnp.min(jnp.maximum(eta, 1.0))), 1.0))
-    one = lambda dd, ee: _two_group_final(dd, ee, n, loss, float(t_final), tol)[3]  # noqa: E731
-    step = jax.jit(jax.vmap(one))
-    lo = jnp.zeros_like(eta)
-    hi = jnp.full_like(eta, 0.5 * loss)  # δ/Γ₂; the paper's region ends near 0.069
-    ok0 = step(lo, eta)
-    for _ in range(iters):  # Python loop over bisection rounds (chunks), vmapped over all η
-        mid = 0.5 * (lo + hi)
-        s = step(mid, eta)
-        lo = jnp.where(s, mid, lo)
-        hi = jnp.where(s, hi, mid)
-    return jnp.where(ok0, 0.5 * (lo + hi) * n**2 / loss, 0.0)
+    e = jnp.atleast_1d(jnp.asarray(squeezing, jnp.float64))
+    n = jnp.float64(n_spins)
+    grid = jnp.linspace(0.0, delta_max * loss, points)
+
+    def one(eta):
+        zeta, sync, y, lam = _continuation(grid, eta, n, jnp.float64(loss))
+        k = jnp.sum(jnp.cumprod(sync))  # number of leading synchronised grid points
+        lo = grid[jnp.maximum(k - 1, 0)]
+        hi = grid[jnp.minimum(k, points - 1)]
+        y0 = y[jnp.maximum(k - 1, 0)]
+
+        def bis(c, _):
+            lo, hi, yl = c
+            mid = 0.5 * (lo + hi)
+            ym, ok, lm = _fixed_point(mid, eta, n, jnp.float64(loss), yl)
+            good = ok & (lm < 0.0)
+            return (jnp.where(good, mid, lo), jnp.where(good, hi, mid), jnp.where(good, ym, yl)), None
+
+        (lo, hi, _), _ = jax.lax.scan(bis, (lo, hi, y0), None, length=refine)
+        return jnp.where(k > 0, 0.5 * (lo + hi), 0.0)
+
+    return jax.jit(jax.vmap(one))(e) * n**2 / loss
 
 
 def fit_ellipse(eta_tilde, delta_tilde):
