@@ -180,13 +180,18 @@ def _steady_pair(squeezing, loss, phase, n_spins):
     return tuple(_embed(_sector_steady_state(squeezing, loss, phase, n_spins, p), n_spins, p, p) for p in (0, 1))
 
 
+@functools.partial(jax.jit, static_argnames=("n_spins",))
+def _steady_batch(squeezing, loss, phase, n_spins):
+    return jax.vmap(lambda e: _steady_pair.__wrapped__(e, loss, phase, n_spins))(squeezing)
+
+
 def steady_states(squeezing, n_spins: int, *, loss=1.0, phase=0.0):
     """The two steady states of Eq. 1 at δ = 0 (strong parity symmetry), labelled by sector.
 
     Parameters
     ----------
-    squeezing : float
-        η >= 0.
+    squeezing : float or array
+        η >= 0 (an array is vmapped; results get its shape in front).
     n_spins : int
         N >= 2.
     loss : float
@@ -197,7 +202,7 @@ def steady_states(squeezing, n_spins: int, *, loss=1.0, phase=0.0):
     Returns
     -------
     dict
-        ``{"even": ρ_even, "odd": ρ_odd}``, each (N+1)×(N+1) complex128 with unit trace, supported
+        ``{"even": ρ_even, "odd": ρ_odd}``, each (..., N+1, N+1) complex128 with unit trace, supported
         on even (odd) excitation numbers. Every steady state of the δ = 0 model is a convex
         combination of these two (the parity coherences decay, see :func:`coherence_mode`).
     """
@@ -206,7 +211,12 @@ def steady_states(squeezing, n_spins: int, *, loss=1.0, phase=0.0):
     n = _static_n(n_spins)
     if n < 2:
         raise ValueError(f"n_spins must be an integer >= 2; got {n}")
-    ev, od = _steady_pair(jnp.float64(squeezing), jnp.float64(loss), jnp.float64(phase), n)
+    eta = jnp.asarray(squeezing, jnp.float64)
+    if eta.ndim == 0:
+        ev, od = _steady_pair(eta, jnp.float64(loss), jnp.float64(phase), n)
+    else:  # a batch of η: vmapped, one compile for the whole batch
+        ev, od = _steady_batch(eta.ravel(), jnp.float64(loss), jnp.float64(phase), n)
+        ev, od = (x.reshape(eta.shape + x.shape[-2:]) for x in (ev, od))
     return {"even": ev, "odd": od}
 
 
