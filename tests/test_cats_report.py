@@ -4,6 +4,7 @@ import argparse
 import json
 
 import numpy as np
+import pytest
 
 from jaxlmg.cats._cli import add_cli, run_cli
 from jaxlmg.cats._report import format_rows, seed003_report
@@ -18,6 +19,7 @@ def test_cli_bad_input_exit_2(capsys):
     assert "n-exact" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_quick_report_rows(tmp_path):
     rep = seed003_report(quick=True, n_exact=3, outdir=tmp_path)
     rows = {r["quantity"]: r for r in rep["rows"]}
