@@ -141,9 +141,10 @@ def test_coherence_mode_matches_dense_spectrum_and_dynamics():
 def test_steady_amplitude_batch_and_gradient():
     n = 12
     etas = jnp.array([0.3, 0.9, 0.5])
-    amp, rate = D.steady_amplitude(etas, n)
-    amp1, _ = D.steady_amplitude(etas[jnp.array([2, 1, 0])], n)  # permuted batch, same shape
-    amp2, _ = D.steady_amplitude(jnp.full(3, etas[1]), n)  # the point alone (repeated)
+    amp, rate, status = D.steady_amplitude(etas, n)
+    assert np.all(np.asarray(status) == 0)
+    amp1, _, _ = D.steady_amplitude(etas[jnp.array([2, 1, 0])], n)  # permuted batch, same shape
+    amp2, _, _ = D.steady_amplitude(jnp.full(3, etas[1]), n)  # the point alone (repeated)
     assert float(jnp.max(jnp.abs(amp1[::-1] - amp))) <= 1e-12
     assert abs(float(amp2[0] - amp[1])) <= 1e-12
     # weak excitation: |<a>| → sqrt(2η/Γ₂)

@@ -25,6 +25,7 @@ import numpy as np
 
 from .._config import ensure_x64
 from .._model import _static_n
+from .._status import Status
 from .._validate import check_real
 from ._states import boson_coherent_state, hp_amplitude
 
@@ -244,20 +245,25 @@ def _coherence_kernel(squeezing, loss, phase, rho0, n_spins, iters):
     lower, diag, upper = _sector_blocks(squeezing, loss, phase, n, 0, 1)
     x0 = rho0[0::2, 1::2]
     r = _inverse_iteration(lower, diag, upper, x0 + 1e-3, iters)
-    lam = jnp.vdot(r, _apply(lower, diag, upper, r))
+    lr = _apply(lower, diag, upper, r)
+    lam = jnp.vdot(r, lr)
+    scale = jnp.max(jnp.abs(diag))
+    converged = jnp.linalg.norm(lr - lam * r) <= 1e-8 * scale  # an isolated slow mode was found
     la, da, ua = _adjoint_blocks(lower, diag, upper)
     ell = _inverse_iteration(la, da, ua, x0 + 1e-3, iters)
     coef = jnp.vdot(ell, x0) / jnp.vdot(ell, r)
     x = coef * r
     rho_eo = _embed(x, n, 0, 1)
     rho_meta = rho_eo + rho_eo.conj().T
-    return lam, rho_meta
+    return jnp.where(converged, lam, jnp.nan), jnp.where(converged, rho_meta, jnp.nan)
 
 
 def coherence_mode(squeezing, n_spins: int, rho0, *, loss=1.0, phase=0.0, iters: int = 30):
     """Slowest mode of the (even, odd) parity-coherence sector and the initial state's weight on it.
 
-    Returns ``(rate, rho_coh)``: ``rate`` = −Re λ ≥ 0 of the slowest coherence eigenvalue λ, and
+    Returns ``(rate, rho_coh)`` (NaN where inverse iteration did not isolate one slow mode, e.g. a
+    complex pair of equal modulus — then the coherence is not metastable anyway): ``rate`` = −Re λ ≥ 0
+    of the slowest coherence eigenvalue λ, and
     ``rho_coh`` the (N+1)×(N+1) coherence part of the metastable state reached from ``rho0``
     (both off-diagonal parity sectors, Hermitian). It decays as e^{λt}; for t ≪ 1/rate the state
     is ρ_even·P_even + ρ_odd·P_odd + rho_coh.
@@ -282,9 +288,10 @@ def steady_amplitude(squeezing, n_spins: int, *, loss=1.0, iters: int = 30):
 
     Returns
     -------
-    amplitude, rate : arrays shaped like ``squeezing``
-        |Tr(ρ_meta a)| with the exact Holstein–Primakoff a, and the decay rate of that coherence
-        (the true t → ∞ value of |⟨a⟩| is 0 at finite N).
+    amplitude, rate, status : arrays shaped like ``squeezing``
+        |Tr(ρ_meta a)| with the exact Holstein–Primakoff a, the decay rate of that coherence
+        (the true t → ∞ value of |⟨a⟩| is 0 at finite N), and a :class:`~jaxlmg._status.Status`
+        code (NOT_CONVERGED with NaN where no isolated slow coherence mode exists).
     """
     ensure_x64()
     _checks(squeezing, loss)
@@ -298,7 +305,9 @@ def steady_amplitude(squeezing, n_spins: int, *, loss=1.0, iters: int = 30):
         return jnp.abs(hp_amplitude(rho)), -jnp.real(lam)
 
     amp, rate = jax.vmap(one)(eta)
-    return amp.reshape(jnp.shape(squeezing)), rate.reshape(jnp.shape(squeezing))
+    shp = jnp.shape(squeezing)
+    status = jnp.where(jnp.isfinite(amp), int(Status.OK), int(Status.NOT_CONVERGED))
+    return amp.reshape(shp), rate.reshape(shp), status.reshape(shp)
 
 
 # ------------------------------------------------------------------------- banded engine (jaxlmg.dynamics)

@@ -61,7 +61,7 @@ def _fig2(quick, n_exact):
 def _fig3(quick):
     n = 100 if not quick else 30
     etas = np.linspace(0.3, 15.0, 50 if not quick else 6)
-    amp, rate = D.steady_amplitude(jnp.asarray(etas), n)
+    amp, rate, _ = D.steady_amplitude(jnp.asarray(etas), n)
     a2, _, _ = M.synchronised_state(etas, n)
     return {"n_spins": n, "squeezing": etas, "amplitude": np.asarray(amp), "rate": np.asarray(rate),
             "mean_field": np.sqrt(n * np.asarray(a2))}
