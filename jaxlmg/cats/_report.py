@@ -137,11 +137,15 @@ def seed003_report(*, quick: bool = False, n_exact: int = 5, outdir=None):
                          f"N = {f2['n_spins']} here (paper N = 8; CPU limit), t = {ts[i]:g}"))
     amp3 = f3["amplitude"]
     imax = int(np.nanargmax(np.where(np.isfinite(amp3), amp3, -1)))
-    finite = np.isfinite(amp3) & (amp3 > 0.5 * np.nanmax(amp3))
-    drop = float(f3["squeezing"][np.max(np.nonzero(finite)[0])]) if np.any(finite) else np.nan
+    # |⟨a⟩| observed at Γ₂T = 10³ (metastable value times the parity-coherence decay e^{−rate·T})
+    amp_t = np.where(np.isfinite(amp3), amp3 * np.exp(-f3["rate"] * 1e3), 0.0)
+    f3["amplitude_T1000"] = amp_t
+    above = amp_t > 0.5 * np.max(amp_t)
+    drop = float(f3["squeezing"][np.max(np.nonzero(above)[0])]) if np.any(above) else np.nan
     rows += [
         _row(f"Fig.3 quantum |⟨a⟩| drop at η/Γ₂ (N={f3['n_spins']})", 10.0, drop, "Fig. 3",
-             f"last η with metastable |⟨a⟩| > half max; max at η/Γ₂ = {f3['squeezing'][imax]:.2f}"),
+             "last η with |⟨a⟩(Γ₂t=10³)| > half its max; the metastable |⟨a⟩| itself peaks at "
+             f"η/Γ₂ = {f3['squeezing'][imax]:.2f}: the drop is the parity-coherence decay"),
         _row(f"Fig.3 mean-field drop η/Γ₂ = N/16 (N={f3['n_spins']})", 6.25, float(M.max_squeezing(f3["n_spins"])),
              "Eq. 25"),
         _row("Fig.4 max η/Γ₂ at δ=0, N=1e4", 625.0, f4["eta_c"], "Eq. 25 / Fig. 4", "2a of our Eq. 30 fit"),
@@ -205,6 +209,7 @@ def _plot(figs, outdir):
     f3 = figs["fig3"]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(f3["squeezing"], f3["amplitude"], "o", ms=3, label="quantum (metastable)")
+    ax.plot(f3["squeezing"], f3["amplitude_T1000"], "s", ms=3, label="quantum at Γ₂t = 10³")
     ax.plot(f3["squeezing"], f3["mean_field"], "--", label="mean field √N A (Eq. 25)")
     ax.set_xlabel("η/Γ₂")
     ax.set_ylabel("|⟨a⟩|")
