@@ -266,7 +266,7 @@ def test_point_independent_of_batch(perm_seed, cut):
     bad = jaxlmg.spectrum(ns_bad, gs_bad, **kw)
     unb = jaxlmg.spectrum(ns, gs, bucket=False, **kw)  # one kernel padded to max N
     for i in range(len(pts)):
-        ref = jaxlmg.spectrum(int(ns[i]), float(gs[i]), **kw) if i in (0, cut) else None
+        ref = jaxlmg.spectrum(int(ns[i]), float(gs[i]), **kw) if (i in (0, cut) and ns[i] >= 2) else None
         a = _fields(full, i)
         b = _fields(sub, i) if i < cut else _fields(bad, i - cut)
         _same(a, b)

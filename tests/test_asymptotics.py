@@ -1,0 +1,33 @@
+"""Semiclassical checks (jaxlmg._asymptotics) on small, cheap windows."""
+
+import numpy as np
+
+from jaxlmg import _asymptotics as A
+from jaxlmg._units import BEC
+
+
+def test_instanton_root_reproduces_table1_with_papers_prefactors():
+    for f, (c0, root) in A.TABLE1.items():
+        assert abs(A.instanton_root(f, c0) - root) <= 0.1
+
+
+def test_local_slope_tends_to_s_inst_with_half_power():
+    r = A.local_slope(0.9, [600, 1200])
+    # −d ln ΔE/dN = S − p/N + O(1/N²) with p = 1/2 (N^{1/2} prefactor)
+    assert np.all(np.abs(r["n_times_deviation"] + 0.5) <= 0.05)
+    assert abs(r["deviation"][1]) < abs(r["deviation"][0])
+
+
+def test_exact_crossover_at_papers_benchmark():
+    ex = A.exact_crossover(0.95, n_max=1000)
+    assert ex["n_lower"] == 370 and ex["n_upper"] == 372
+    # ln ΔE is interpolated, so ΔE(N_c) = k_BT between the bracketing even N
+    assert 370 <= ex["n_c"] <= 372 and ex["ln_ratio_lower"] >= 0 > ex["ln_ratio_upper"]
+    assert np.isclose(BEC.kt_natural(10.0) * BEC.coupling_rad_s, 1309.2, atol=0.1)
+
+
+def test_asymptotic_prefactor_small_window_is_consistent():
+    a = A.asymptotic_prefactor(0.8, n_min=200, n_max=1200, points=10)
+    p = A.prefactor_power(0.8, n_min=200, n_max=1200, points=10)
+    assert abs(p["power"] - 0.5) <= 1e-3
+    assert a["ln_c0_err"] <= 1e-4 and np.isfinite(a["c0"]) and a["c0"] > 0
