@@ -193,7 +193,8 @@ def _banded_solve_jvp(primals, tangents):
     lower, diag, upper, rhs = primals
     dl, dd, du, dr = tangents
     x = _banded_solve(lower, diag, upper, rhs)
-    dx = _banded_solve(lower, diag, upper, dr - _apply(dl, dd, du, x))
+    # tangent solve in pure JAX (block LU), so reverse mode can transpose it
+    dx = _block_thomas(lower, diag, upper, dr - _apply(dl, dd, du, x))
     return x, dx
 
 
