@@ -10,10 +10,9 @@ not pay for the report, plotting or semiclassical code.
 
 from __future__ import annotations
 
-import importlib
-
 from ._config import ensure_x64
 from ._cache import enable_compilation_cache as _enable_cache
+from ._lazy import lazy_exports
 
 _enable_cache()
 
@@ -35,23 +34,15 @@ _LAZY = {
                         "instanton_action", "instanton_crossover", "instanton_delta_e", "kramers_time",
                         "landau_zener_error", "mean_field_free_energy", "spinodal", "sweep_window_min",
                         "t2_local", "two_spin_solution"),
+    "._splitting": ("tunnel_splitting",),
+    "._lg_full": ("truncation_convergence",),
     "._status": ("Status",),
     "._units": ("BEC", "BEC_COUPLING_RAD_S", "KB_OVER_HBAR", "BECUnits"),
 }
-_WHERE = {name: mod for mod, names in _LAZY.items() for name in names}
+#: Subpackages, imported on first attribute access: ``dynamics`` (untruncated Lindblad engine on
+#: the Dicke space), ``landau_zener`` (bias sweeps, seed 001 P4), ``cats`` (spin cats, seed 003).
+SUBPACKAGES = ("dynamics", "landau_zener", "cats")
 
-__all__ = ["ensure_x64", *sorted(_WHERE)]
+__getattr__, __dir__, _names = lazy_exports(__name__, _LAZY, globals(), SUBPACKAGES)
+__all__ = ["ensure_x64", *_names]
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str):
-    mod = _WHERE.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'jaxlmg' has no attribute {name!r}")
-    value = getattr(importlib.import_module(mod, __name__), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_WHERE))

@@ -85,6 +85,11 @@ def _is_traced(x) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
+def _is_full(levels) -> bool:
+    """``levels=None`` or ``"full"``: the whole Dicke space (no truncation)."""
+    return levels is None or (isinstance(levels, str) and levels == "full")
+
+
 def _gaps(spec):
     """E_k - E_0 of the computed levels (the one place to switch to ``spec.gaps``)."""
     return spec.energies - spec.energies[..., :1]
@@ -361,7 +366,7 @@ class LGResult(eqx.Module):
     status: Int[Array, "*S"]
 
 
-def correlators(dephasing, n_spins, field, *, levels: int = 5, dt=None, protocol: str = "stationary",
+def correlators(dephasing, n_spins, field, *, levels: int | str | None = 5, dt=None, protocol: str = "stationary",
                 coupling: float = 1.0, p_excited=0.0) -> LGResult:
     r"""Leggett–Garg correlators C12, C23, C13 and K3 (Eq. 18) of the n-level dephased LMG.
 
@@ -373,8 +378,8 @@ def correlators(dephasing, n_spins, field, *, levels: int = 5, dt=None, protocol
         N ≥ 1 (concrete).
     field : float or array
         Γ/J ≥ 0 (may be traced). At Γ = 0 the default Δt is infinite (INVALID_INPUT).
-    levels : int
-        n ∈ [2, N+1] (static).
+    levels : int, None or "full"
+        n ∈ [2, N+1] (static); None or "full": the whole Dicke space (no truncation).
     dt : float or array, optional
         Δt > 0 in ħ/J (may be traced); default π/(3ΔE) per point.
     protocol : {"stationary", "sequential"}
@@ -387,7 +392,16 @@ def correlators(dephasing, n_spins, field, *, levels: int = 5, dt=None, protocol
     (INVALID_INPUT for invalid traced values or Γ = 0 with the default Δt, UNRESOLVED
     for an unresolved doublet, ``INACCURATE`` where neither propagator is trustworthy
     in float64; see the module docstring for the Zeno regime).
+
+    ``levels=None`` (or ``"full"``) evaluates the untruncated correlators on the whole Dicke
+    space with the matrix-free engine (:func:`jaxlmg._lg_full.correlators_full`; same
+    instrument and protocols, Q = sgn(Jz) without projection).
     """
+    if _is_full(levels):
+        from ._lg_full import correlators_full
+
+        return correlators_full(dephasing, n_spins, field, dt=dt, protocol=protocol, coupling=coupling,
+                                p_excited=p_excited)
     g, n, f, lv, t, p = _validate_common(dephasing, n_spins, field, levels, dt, protocol, p_excited)
     g, f, p = (jnp.asarray(x, jnp.float64) for x in (g, f, p))
     t = None if t is None else jnp.asarray(t, jnp.float64)
@@ -417,7 +431,7 @@ def correlators(dephasing, n_spins, field, *, levels: int = 5, dt=None, protocol
                     delta_e=nan(bc(de)), status=st)
 
 
-def k3(dephasing, n_spins, field, *, levels: int = 5, dt=None, protocol: str = "stationary",
+def k3(dephasing, n_spins, field, *, levels: int | str | None = 5, dt=None, protocol: str = "stationary",
        coupling: float = 1.0, p_excited=0.0):
     r"""Leggett–Garg K3 (Eq. 18; Appendix I) of the collectively dephased LMG model.
 

@@ -223,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_example("jaxlmg merge run0 run1 --out merged"), **kw)
     p.add_argument("dirs", nargs="+", help="sweep output directories (same grid)")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output directory (required)")
+
+    from .cats._cli import add_cli as _add_cats
+    from .landau_zener._cli import add_cli as _add_lz
+
+    _add_lz(sub)
+    _add_cats(sub)
     return parser
 
 
@@ -554,6 +560,14 @@ def main(argv=None) -> int:
             return _cmd_sweep(a)
         if a.command == "merge":
             return _cmd_merge(a)
+        if a.command == "lz":
+            from .landau_zener._cli import run_cli as _run_lz
+
+            return _run_lz(a)
+        if a.command == "cats":
+            from .cats._cli import run_cli as _run_cats
+
+            return _run_cats(a)
         lists = [getattr(a, k, None) for k in ("n_spins", "field", "bias", "dephasing", "levels", "dt")]
         _SINGLE["on"] = all(v is None or len(v) == 1 for v in lists)
         rows = {"spectrum": _cmd_spectrum, "doublet": _cmd_doublet, "k3": _cmd_k3,
