@@ -76,9 +76,7 @@ DIRECT_TOL_SEQUENTIAL = 1e-8
 #: this (observed errors ≈ that square: the first-order slip cancels in C_ij).
 ZENO_TOL = 1e-9
 #: Status of points where neither propagator is trustworthy in float64.
-#: TODO(coordinator): switch to a dedicated code (e.g. ``Status.INACCURATE``) once
-#: _status.py has one; UNRESOLVED ("not resolved in float64") is the closest today.
-INACCURATE = Status.UNRESOLVED
+INACCURATE = Status.INACCURATE
 
 
 def _is_traced(x) -> bool:
@@ -91,8 +89,8 @@ def _is_full(levels) -> bool:
 
 
 def _gaps(spec):
-    """E_k - E_0 of the computed levels (the one place to switch to ``spec.gaps``)."""
-    return spec.energies - spec.energies[..., :1]
+    """E_k - E_0 of the computed levels, with relative accuracy (``Spectrum.gaps``)."""
+    return spec.gaps
 
 
 # ----------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ class Status(enum.IntEnum):
     """
 
     OK = 0
-    #: The tunnel splitting is not resolved in float64 (ΔE below ~1e3·eps·‖H‖).
+    #: The tunnel splitting is not resolved in float64: only with a bias h ≠ 0 (plain
+    #: E1 − E0 below ~8e3·eps·‖H‖); at h = 0 it is computed without cancellation.
     UNRESOLVED = 1
     #: The input parameters of this point are invalid (only with ``on_invalid="mask"``).
     INVALID_INPUT = 2
@@ -26,6 +27,9 @@ class Status(enum.IntEnum):
     #: A root was found, but its estimated relative error (phase errors δ(E_k - E_0)·Δt of
     #: the level gaps propagated through K3, plus the root residual) exceeds 1e-6.
     ILL_CONDITIONED = 6
+    #: No float64-trustworthy propagator for this point (e.g. K3 deep in the Zeno regime
+    #: beyond the validity of the adiabatic elimination; see :mod:`jaxlmg._leggett_garg`).
+    INACCURATE = 7
 
     @classmethod
     def describe(cls, code: int) -> str:
@@ -37,4 +41,5 @@ class Status(enum.IntEnum):
             cls.NOT_BRACKETED: "threshold not bracketed",
             cls.NOT_CONVERGED: "root finder did not converge",
             cls.ILL_CONDITIONED: "threshold too sensitive to level-gap errors (estimated error > 1e-6)",
+            cls.INACCURATE: "no float64-trustworthy propagator at this point",
         }[cls(int(code))]

@@ -88,19 +88,13 @@ class ThresholdResult(eqx.Module):
 # ----------------------------------------------------------------------------------------
 
 def _gaps(spec):
-    """E_k - E_0 of the computed levels (TODO at merge: ``spec.gaps``)."""
-    return spec.energies - spec.energies[..., :1]
+    """E_k - E_0 with relative accuracy (the spectrum's cancellation-free gaps)."""
+    return spec.gaps
 
 
 def _gap_errors(spec):
-    """Absolute error bound of each gap E_k - E_0 (units of J; 0 for k = 0).
-
-    Today the gaps are differences of eigenvalues of size ‖H‖ ≈ (N/2)(1 + 2Γ)J,
-    accurate to ≈ 8 eps ‖H‖ each. TODO at merge: the relative error of ``spec.gaps``."""
-    scale = 0.5 * spec.n_spins.astype(jnp.float64) * (1.0 + 2.0 * jnp.abs(spec.field)) * spec.coupling
-    err = 8.0 * _EPS * scale
-    k = spec.energies.shape[-1]
-    return jnp.where(jnp.arange(k) == 0, 0.0, err[..., None])
+    """Absolute error bound of each gap E_k - E_0 (units of J; 0 for k = 0)."""
+    return spec.gap_errors
 
 
 # ----------------------------------------------------------------------------------------
@@ -295,27 +289,35 @@ def _finish(gaps, gerr, jz, q, dt, p, state, f0, default, sequential):
 # Threshold at the optimal interval (slow path: optimisation over Δt inside each evaluation)
 # ----------------------------------------------------------------------------------------
 
-def _best_point(e, jz, q, dt0, p, rtol, max_iter, sequential):
-    def k3fun(g):
-        t, _ = optimal_dt_point(e, jz, q, jax.lax.stop_gradient(g), p, sequential=sequential)
-        return k3_point(e, jz, q, g, jax.lax.stop_gradient(t), p, sequential=sequential)
-
+def _solve_point(k3fun, g0, rtol, max_iter):
+    """Root of ``k3fun(γ) = 1`` for one point with the same state machine as the batched
+    search (one ``while_loop``; f' by forward mode). Returns (γ*, status, evaluations, K3(0));
+    γ* is NaN unless the status is OK. Used by the Δt-optimising path below and by the
+    untruncated engine (:mod:`jaxlmg._lg_full`)."""
     f0 = k3fun(jnp.zeros(())) - 1.0
-    s = _init_state(_guess(e, jz, q, dt0), f0)
+    s = _init_state(g0, f0)
 
     def cond(c):
         return (c.status < 0) & (c.it < max_iter)
 
     def body(c):
-        x = c.x
-        f, df = jax.jvp(lambda g: k3fun(g) - 1.0, (x,), (jnp.ones_like(x),))
+        f, df = jax.jvp(lambda g: k3fun(g) - 1.0, (c.x,), (jnp.ones_like(c.x),))
         return _step_core(c, f, df, rtol)
 
     s = jax.lax.while_loop(cond, body, s)
-    st = jnp.where(s.status < 0, Status.NOT_CONVERGED, s.status)
-    resid = k3fun(jnp.where(st == Status.OK, s.root, 1.0)) - 1.0
+    st = jnp.where(s.status < 0, Status.NOT_CONVERGED, s.status).astype(jnp.int32)
+    return jnp.where(st == Status.OK, s.root, jnp.nan), st, s.it, f0 + 1.0
+
+
+def _best_point(e, jz, q, dt0, p, rtol, max_iter, sequential):
+    def k3fun(g):
+        t, _ = optimal_dt_point(e, jz, q, jax.lax.stop_gradient(g), p, sequential=sequential)
+        return k3_point(e, jz, q, g, jax.lax.stop_gradient(t), p, sequential=sequential)
+
+    root, st, it, k3_0 = _solve_point(k3fun, _guess(e, jz, q, dt0), rtol, max_iter)
+    resid = k3fun(jnp.where(st == Status.OK, root, 1.0)) - 1.0
     st = jnp.where((st == Status.OK) & ~(jnp.abs(resid) <= _RESID_TOL), Status.NOT_CONVERGED, st).astype(jnp.int32)
-    return jnp.where(st == Status.OK, s.root, jnp.nan), st, s.it, f0 + 1.0, resid
+    return jnp.where(st == Status.OK, root, jnp.nan), st, it, k3_0, resid
 
 
 def _step_core(s: _State, f, df, rtol) -> _State:
@@ -479,7 +481,7 @@ def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rto
     return ThresholdResult(**{k: v.reshape(shape) for k, v in out.items()})
 
 
-def threshold(n_spins, field, *, levels: int = 5, dt=None, protocol: str = "stationary", coupling: float = 1.0,
+def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol: str = "stationary", coupling: float = 1.0,
               p_excited=0.0, rtol: float = 1e-10, max_iter: int = 100) -> ThresholdResult:
     r"""Dephasing rate γφ* where K3 = 1 at fixed Δt (seed 001 Eq. 24, Remark 14).
 
@@ -489,8 +491,9 @@ def threshold(n_spins, field, *, levels: int = 5, dt=None, protocol: str = "stat
         N ≥ 1 (concrete).
     field : float or array
         Γ/J ≥ 0; may be traced (``jax.jvp``/``jax.grad``/``jax.jit``).
-    levels : int
-        Truncation n ∈ [2, N+1] (static).
+    levels : int, None or "full"
+        Truncation n ∈ [2, N+1] (static); None or "full": the whole Dicke space
+        (:func:`jaxlmg._lg_full.threshold_full`, matrix-free engine; not differentiable yet).
     dt : float or array, optional
         Interval Δt > 0 (ħ/J); default π/(3ΔE) per point. May be traced.
     protocol : {"stationary", "sequential"}
@@ -514,6 +517,13 @@ def threshold(n_spins, field, *, levels: int = 5, dt=None, protocol: str = "stat
         rest of its batch. ``dephasing`` is differentiable w.r.t. ``field`` and ``dt``
         (implicit function theorem), forward and reverse mode.
     """
+    from ._leggett_garg import _is_full
+
+    if _is_full(levels):
+        from ._lg_full import threshold_full
+
+        return threshold_full(n_spins, field, dt=dt, protocol=protocol, coupling=coupling, p_excited=p_excited,
+                              rtol=rtol, max_iter=max_iter)
     return _threshold(n_spins, field, levels=levels, dt=dt, protocol=protocol, coupling=coupling,
                       p_excited=p_excited, rtol=rtol, max_iter=max_iter, best=False)
 
