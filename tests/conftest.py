@@ -5,13 +5,11 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
-# One persistent XLA cache for the whole test session, shared by the xdist workers: a kernel
-# compiled by one worker is loaded, not recompiled, by the other (the suite is compile-bound).
-_CACHE = os.environ.get("JAXLMG_TEST_CACHE_DIR",
-                        os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache", "tests"))
-jax.config.update("jax_compilation_cache_dir", _CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+# No persistent XLA cache in tests: jaxlib's cache write crashed an xdist worker (segfault in
+# compilation_cache.put_executable_and_time) when both workers shared one directory.
+os.environ["JAXLMG_NO_CACHE"] = "1"
+os.environ.pop("JAXLMG_CACHE_DIR", None)
+os.environ.pop("JAXLMG_CACHE", None)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

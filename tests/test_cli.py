@@ -22,8 +22,8 @@ def _de(n, g):
 
 
 @pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("JAXLMG_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "jaxcache"))
+def _cache(monkeypatch):
+    monkeypatch.setenv("JAXLMG_NO_CACHE", "1")  # the in-process CLI must not switch this worker's cache on
 
 
 def run(capsys, *args):
@@ -92,14 +92,23 @@ def test_python_m_entry_point_error(tmp_path):
 
 
 def test_compilation_cache_dir(tmp_path, monkeypatch):
+    import jax
+
     from jaxlmg.cli import enable_compilation_cache
 
+    before = jax.config.jax_compilation_cache_dir
     monkeypatch.setenv("JAXLMG_NO_CACHE", "1")
     assert enable_compilation_cache() is None
     monkeypatch.delenv("JAXLMG_NO_CACHE")
+    monkeypatch.delenv("JAXLMG_CACHE_DIR", raising=False)
+    monkeypatch.delenv("JAXLMG_CACHE", raising=False)
+    assert enable_compilation_cache() is None  # opt-in: off unless asked for
     monkeypatch.setenv("JAXLMG_CACHE_DIR", str(tmp_path / "c"))
-    assert enable_compilation_cache() == str(tmp_path / "c")
-    assert os.path.isdir(tmp_path / "c")
+    try:
+        assert enable_compilation_cache() == str(tmp_path / "c")
+        assert os.path.isdir(tmp_path / "c")
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)  # keep this worker off the disk cache
 
 
 # ------------------------------------------------------------------------ adversarial suite (issue 11)
@@ -319,16 +328,19 @@ def test_readme_cli_commands_parse_and_venv_is_activated():
     assert "JAXLMG_NO_CACHE" in text and "JAXLMG_CACHE_DIR" in text and "make clean" in text
 
 
-def test_cache_on_for_python_api_and_lazy_imports(tmp_path):
+def test_cache_opt_in_for_python_api_and_lazy_imports(tmp_path):
     code = ("import sys, jax, jaxlmg, jaxlmg.cli; jaxlmg.cli.build_parser(); import jaxlmg._threshold; "
             "print(jax.config.jax_compilation_cache_dir); "
             "print(sorted(m for m in ('matplotlib', 'scipy', 'jaxlmg._report', 'jaxlmg._plots', "
             "'jaxlmg._semiclassical', 'jaxlmg._goldilocks') if m in sys.modules))")
-    base = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR", "JAXLMG_NO_CACHE")}
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("JAX_COMPILATION_CACHE_DIR", "JAXLMG_NO_CACHE", "JAXLMG_CACHE", "JAXLMG_CACHE_DIR")}
     for extra, want in (({"JAXLMG_CACHE_DIR": str(tmp_path / "c")}, str(tmp_path / "c")),
-                        ({"JAXLMG_NO_CACHE": "1"}, "None"),
-                        ({"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "j")}, str(tmp_path / "j")),
-                        ({"XDG_CACHE_HOME": str(tmp_path / "x")}, str(tmp_path / "x" / "jaxlmg" / "jax"))):
+                        ({"JAXLMG_NO_CACHE": "1", "JAXLMG_CACHE": "1"}, "None"),
+                        ({}, "None"),  # opt-in: no cache unless asked for
+                        ({"JAXLMG_CACHE": "1", "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "j")}, str(tmp_path / "j")),
+                        ({"JAXLMG_CACHE": "1", "XDG_CACHE_HOME": str(tmp_path / "x")},
+                         str(tmp_path / "x" / "jaxlmg" / "jax"))):
         env = {**base, **extra}
         env.pop("JAXLMG_CACHE_DIR", None) if "JAXLMG_CACHE_DIR" not in extra else None
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

@@ -37,7 +37,7 @@ def test_outputs_contain_the_table(tmp_path):
 
 @pytest.mark.slow
 def test_reproduce_quick_end_to_end(tmp_path):
-    env = {**os.environ, "JAXLMG_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "JAXLMG_NO_CACHE": "1"}
     out = tmp_path / "rep"
     p = subprocess.run([sys.executable, "-m", "jaxlmg", "reproduce", "--quick", "--out", str(out)],
                        capture_output=True, text=True, env=env, timeout=900)

@@ -17,8 +17,8 @@ GRID_ARGS = ["-N", "8:14:2", "-g", "0.6,0.9", "-q", "doublet"]  # 8 points, N+1 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("jaxcache")
-    e = {**os.environ, "JAXLMG_CACHE_DIR": str(cache)}
+    e = {**os.environ, "JAXLMG_NO_CACHE": "1"}
+    e.pop("JAXLMG_CACHE_DIR", None)
     e.pop("XLA_FLAGS", None)
     return e
 
