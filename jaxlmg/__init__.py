@@ -8,11 +8,9 @@ Submodules are imported on first use of one of their names, so a one-point query
 not pay for the report, plotting or semiclassical code.
 """
 
-from __future__ import annotations
-
 from ._config import ensure_x64
 from ._cache import enable_compilation_cache as _enable_cache
-from ._lazy import lazy_exports
+from ._lazy import lazy_exports as _lazy_exports
 
 _enable_cache()
 
@@ -41,8 +39,8 @@ _LAZY = {
 }
 #: Subpackages, imported on first attribute access: ``dynamics`` (untruncated Lindblad engine on
 #: the Dicke space), ``landau_zener`` (bias sweeps, seed 001 P4), ``cats`` (spin cats, seed 003).
-SUBPACKAGES = ("dynamics", "landau_zener", "cats")
+_SUBPACKAGES = ("dynamics", "landau_zener", "cats")
 
-__getattr__, __dir__, _names = lazy_exports(__name__, _LAZY, globals(), SUBPACKAGES)
+__getattr__, __dir__, _names = _lazy_exports(__name__, _LAZY, globals(), _SUBPACKAGES)
 __all__ = ["ensure_x64", *_names]
 __version__ = "0.1.0"

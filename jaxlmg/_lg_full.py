@@ -236,7 +236,7 @@ def _threshold_point(n: int, field, dt, p_excited, rtol, *, n0: int, sequential:
     gam, st, it, k0 = _solve_point(k3fun, guess, rtol, max_iter)
     c12, c23, c13, err = _corr_model(mod, jnp.where(jnp.isfinite(gam), gam, 0.0), t, p_excited, n0, sequential)
     st = jnp.where(resolved, st, Status.UNRESOLVED)
-    return gam, st, it, k0, t, de, err
+    return gam, st, it, k0, t, de, err, c12 + c23 - c13 - 1.0
 
 
 @jax.jit(static_argnames=("n", "n0", "sequential", "coupling", "levels", "max_iter"))
@@ -257,7 +257,7 @@ def threshold_full(n_spins, field, *, dt=None, protocol: str = "stationary", cou
     (else the point is retried with twice the steps, then NOT_CONVERGED). ``levels`` = n
     evaluates the n-level truncation with the same engine. Returns a ``ThresholdResult``.
     """
-    from ._threshold import ThresholdResult
+    from ._threshold import _RESID_TOL, ThresholdResult
 
     ensure_x64()
     check_choice("protocol", protocol, PROTOCOLS)
@@ -278,7 +278,7 @@ def threshold_full(n_spins, field, *, dt=None, protocol: str = "stationary", cou
     bc = lambda a: np.broadcast_to(a, shape).reshape(-1)
     nf, ff, pf = bc(n), bc(f), bc(p)
     tf = bc(np.nan if t is None else t).astype(np.float64)
-    out = [np.full(nf.size, np.nan) for _ in range(7)]
+    out = [np.full(nf.size, np.nan) for _ in range(8)]
     for nn in np.unique(nf):
         sel = np.nonzero(nf == nn)[0]
         if steps is None:
@@ -301,14 +301,16 @@ def threshold_full(n_spins, field, *, dt=None, protocol: str = "stationary", cou
             bad = todo & (st == Status.OK) & ~(err <= tol)
             todo = bad & (n0 * 2 <= _MAX_STEPS) & (steps is None)
             n0 = np.where(todo, n0 * 2, n0)
-    gam, st, it, k0, tt, de, err = out
-    st = np.where((st == Status.OK) & ~(err <= tol), Status.NOT_CONVERGED, st).astype(np.int32)
+    gam, st, it, k0, tt, de, err, k3r = out
+    st = np.where((st == Status.OK) & ~((err <= tol) & (np.abs(k3r) <= _RESID_TOL)), Status.NOT_CONVERGED,
+                  st).astype(np.int32)
     ok = st == Status.OK
     rs = lambda a: jnp.asarray(np.asarray(a).reshape(shape))
     return ThresholdResult(dephasing=rs(np.where(ok, gam, np.nan)), status=rs(st), iterations=rs(it.astype(np.int32)),
                            k3_zero=rs(np.where(st != Status.UNRESOLVED, k0, np.nan)),
                            dt=rs(np.where(st != Status.UNRESOLVED, tt, np.nan)),
-                           delta_e=rs(np.where(st != Status.UNRESOLVED, de, np.nan)))
+                           delta_e=rs(np.where(st != Status.UNRESOLVED, de, np.nan)),
+                           error_estimate=rs(np.where(ok, err, np.nan)), residual=rs(np.where(ok, k3r, np.nan)))
 
 
 # ----------------------------------------------------------------------------------------

@@ -226,8 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .cats._cli import add_cli as _add_cats
     from .landau_zener._cli import add_cli as _add_lz
 
-    _add_lz(sub)
-    _add_cats(sub)
+    for add, example in ((_add_lz, _example("jaxlmg lz --model coherent -N 370 -g 0.95 --units bec --tau-q 0.005 "
+                                            "--sweep-amplitude 50",
+                                            "jaxlmg lz --model crossover --json")),
+                         (_add_cats, _example("jaxlmg cats --quick --json"))):
+        p = add(sub)
+        p.formatter_class = _Formatter
+        p.epilog = example
     return parser
 
 

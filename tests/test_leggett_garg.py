@@ -213,7 +213,10 @@ def test_bad_inputs():
         k3(0.1, 370, 0.95, p_excited=1.5)
 
 
-def test_unresolved_points_are_nan_with_status():
+def test_untrustworthy_points_are_nan_with_status():
+    # N = 120 at Γ/J = 0.3: ΔE ≈ 1e-40 J is resolved (Spectrum.gaps), but Δt = π/(3ΔE) ≈ 1e40
+    # puts eps·γφ·Δt·‖Jz‖² far beyond float64 and the Zeno elimination does not apply at
+    # γφ = 0.01: NaN with INACCURATE, never a number.
     r = correlators(0.01, np.array([370, 120]), np.array([0.95, 0.3]), levels=3)
     assert np.isfinite(float(r.k3[0])) and np.isnan(float(r.k3[1]))
-    assert int(r.status[1]) == Status.UNRESOLVED and int(r.status[0]) == Status.OK
+    assert int(r.status[1]) == Status.INACCURATE and int(r.status[0]) == Status.OK

@@ -317,6 +317,8 @@ def test_bad_input_raises_issue11(kwargs, match):
 
 def test_memory_refusal_is_a_clear_error():
     with pytest.raises(ValueError, match="n_spins.*GiB"):
+        jaxlmg.spectrum(900_000_000, 0.5, levels=2)  # allowed N (≤ 1e9) whose arrays do not fit
+    with pytest.raises(ValueError, match="n_spins"):
         jaxlmg.spectrum(2_000_000_000, 0.5, levels=2)
 
 
