@@ -316,7 +316,7 @@ def four_x_rows(d: dict, i: int, data: dict) -> list[dict]:
     b = float(to_s(_two_level_threshold(de, q01, lambda g: math.sqrt(g * g01 / 2) * sz)))  # level B
     e = float(to_s(_two_level_threshold(de, q01, lambda g: math.sqrt(g / 2) * j01 * sz)))  # σz at weight J01²
     gb = data.get("analytic", {}).get("gamma_b", b)
-    ratio, weight, geom = a / gb, g01 / j01**2, a / e
+    ratio, weight, geom = a / b, g01 / j01**2, a / e  # the 2×2 σz model at γφ·G01 is level B (row below)
     text = (f"n = 2 threshold / level B = {ratio:.3g} = (G01/J01² = {weight:.3g}: the truncated noise weight is "
             f"J01², not G01) × ({geom:.3g}: the truncated noise J01·σx is parallel to Q = Q01·σx and damps the "
             f"doublet coherence only while it points along σy, whereas level B dephases in the energy basis, σz); "
