@@ -167,7 +167,7 @@ def _truncation_convergence_brentq(n: int, levels, g_nat: float) -> dict:
                 break
             lo, hi = lo / 2, hi * 2
         try:
-            ts.append(brentq(f, lo, hi, rtol=1e-9))
+            ts.append(brentq(f, lo, hi, xtol=1e-12 * hi, rtol=1e-10))
             tst.append(0)
         except ValueError:
             ts.append(float("nan"))
@@ -294,7 +294,7 @@ def _two_level_threshold(delta_e: float, q01: float, noise) -> float:
     hi = 1e-6
     while k3m1(hi) > 0 and hi < 1.0:
         hi *= 4
-    return brentq(k3m1, 1e-12, hi, rtol=1e-12)
+    return brentq(k3m1, 1e-12 * hi, hi, xtol=1e-18 * hi, rtol=1e-13)
 
 
 def four_x_rows(d: dict, i: int, data: dict) -> list[dict]:
