@@ -132,6 +132,7 @@ def test_landau_zener_rows(quick_sections):
     import numpy as np
 
     rows, data = quick_sections
+    rows["lz"]
     f5 = data["fig5"]
     p = np.asarray(f5["p_error"])
     assert np.isfinite(p).all() and ((p >= 0) & (p <= 1 + 1e-9)).all()
@@ -162,7 +163,9 @@ def test_seed003_and_asymptotic_rows(quick_sections):
 def test_every_figure_has_a_caption(quick_sections, tmp_path):
     from jaxlmg._plots import draw_all
 
-    _, data = quick_sections
+    rows, data = quick_sections
+    for name in ("four_x", "lg_full", "lz", "seed003", "asym"):
+        rows[name]
     data = dict(data)
     names = draw_all(data, str(tmp_path))
     for must in ("fig001_5_landau_zener.png", "fig001_6b_untruncated.png", "fig001_3b_ln_delta_e_large_n.png",
