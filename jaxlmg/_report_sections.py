@@ -149,6 +149,12 @@ def _truncation_convergence_brentq(n: int, levels, g_nat: float) -> dict:
         ks = [float(np.asarray(k3(g_nat, n, GAMMA, levels=x, protocol=prot))) for x in lv]
         ts, tst = [], []
         for x in lv:
+            if prot == "sequential" and x >= 10:
+                # threshold(370, 0.95, levels=10, protocol="sequential") never returns in this build (XLA waits on a
+                # futex at 0 % CPU; seen twice) — skipped until that is fixed, marked NaN with status -3
+                ts.append(float("nan"))
+                tst.append(-3)
+                continue
             r = threshold(n, GAMMA, levels=x, protocol=prot)
             ts.append(float(r.dephasing))
             tst.append(int(r.status))
@@ -160,7 +166,8 @@ def _truncation_convergence_brentq(n: int, levels, g_nat: float) -> dict:
             out[f"k3_{prot}"], out[f"threshold_{prot}"] = np.array(ks), np.array(ts)
             out[f"k3_status_{prot}"], out[f"threshold_status_{prot}"] = np.zeros(len(ks), int), np.array(tst)
             continue
-        g0 = ts[-1] if math.isfinite(ts[-1]) else g_nat
+        fin = [v for v in ts if math.isfinite(v)]
+        g0 = fin[-1] if fin else g_nat
         lo, hi = g0 / 1.5, g0 * 1.5
         for _ in range(6):
             if f(lo) > 0 > f(hi):
