@@ -192,7 +192,7 @@ def _semiclassical_rows(de_bench: float, data: dict, quick: bool) -> list[dict]:
         why = ("a constant-C0 instanton law is not valid over N ∈ [50, 500] this close to criticality: "
                f"N·S_inst ≲ {500 * float(fit.s_inst):.2f}, ln ΔE residuals rms {fits[g]['rms']:.2f}, "
                f"max {fits[g]['maxres']:.2f}; the fitted C0 depends on the fit window, and the paper's value "
-               "cannot come from this fit")
+               "cannot come from this fit; the asymptotic C0 from exact ΔE to N = 1e5 (rows below) is the right one")
         rows.append(R(f"C0/k_BT fitted, N∈[50,500] even (Γ/J={g})", PAPER_C0_OVER_KT[g], r, "001 §5",
                       tol=0.01, note=f"log-space LSQ; rms residual {fits[g]['rms']:.3f}", expected_note=why))
         rows.append(R(f"N_c instanton root, fitted C0 (Γ/J={g})", {0.99: 5521, 0.95: 360, 0.90: 105}[g],
@@ -442,8 +442,21 @@ def build_report(*, quick: bool = False, progress=None) -> Report:
     rows += _eta_rows(d, sel_n, sel_g, data)
     say("semiclassical / Goldilocks")
     rows += _semiclassical_rows(float(d["delta_e"][i370]), data, quick)
+    from . import _report_sections as sec
+
+    say("semiclassics to N = 1e5")
+    new = sec.asymptotic_rows(data, quick)
+    at = max(i for i, r in enumerate(rows) if r["quantity"].startswith(("N_c exact ΔE = k_BT", "N_c instanton root, fitted")))
+    rows[at + 1:at + 1] = new  # next to the paper-C0 / fitted-C0 rows of Table 1
     say("Leggett-Garg")
     rows += _lg_rows(d, i370, data, quick)
+    rows += sec.four_x_rows(d, i370, data)
+    say("untruncated Leggett-Garg")
+    rows += sec.lg_full_rows(data, quick)
+    say("Landau-Zener sweeps")
+    rows += sec.landau_zener_rows(data, quick)
+    say("seed 003 spin cats")
+    rows += sec.seed003_rows(data, quick)
     # Fig. 3 curves: exact ΔE(N)/k_BT.
     from ._goldilocks import goldilocks_scan
 
@@ -492,8 +505,9 @@ def to_markdown(report: Report) -> str:
                  _rel(r), r["ref"], st.replace("|", "\\|")]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Figures", ""]
+    caps = report.data.get("captions", {})
     for name in sorted(report.data.get("figures", [])):
-        lines.append(f"![{name}]({name})")
+        lines += [f"![{name}]({name})", "", f"*{name}* — {caps.get(name, '(no caption)')}", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -501,7 +515,7 @@ def to_html(report: Report) -> str:
     e = html.escape
     out = ["<!doctype html><html><head><meta charset='utf-8'><title>jaxlmg reproduction report</title>",
            "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-           "padding:2px 6px}tr.differs{background:#fee}img{max-width:45%;margin:4px}</style></head><body>",
+           "padding:2px 6px}tr.differs{background:#fee}figure{display:inline-block;width:46%;vertical-align:top;margin:4px}img{max-width:100%}</style></head><body>",
            "<h1>jaxlmg reproduction report</h1>",
            f"<p>{len(report.rows)} quantities, {report.n_differs} differ from the paper.</p>",
            "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADER) + "</tr>"]
@@ -512,8 +526,10 @@ def to_html(report: Report) -> str:
                  _rel(r), r["ref"], st]
         out.append(f"<tr class='{e(r['status'])}'>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
     out.append("</table><h2>Figures</h2>")
+    caps = report.data.get("captions", {})
     for name in sorted(report.data.get("figures", [])):
-        out.append(f"<img src='{e(name)}' alt='{e(name)}'>")
+        out.append(f"<figure><img src='{e(name)}' alt='{e(name)}'><figcaption><b>{e(name)}</b> — "
+                   f"{e(caps.get(name, '(no caption)'))}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out)
 

@@ -455,8 +455,9 @@ def _check_out(path: str, flag: str = "--out") -> None:
 
 
 #: Rough share of the total time of each stage of ``reproduce`` (drives the ETA; a full run on 2 cores).
-_REPRODUCE_STAGES = {"doublet factors": 0.10, "semiclassical / Goldilocks": 0.25, "Leggett-Garg": 0.50,
-                     "figures and files": 0.15}
+_REPRODUCE_STAGES = {"doublet factors": 0.04, "semiclassical / Goldilocks": 0.08, "semiclassics to N = 1e5": 0.10,
+                     "Leggett-Garg": 0.18, "untruncated Leggett-Garg": 0.30, "Landau-Zener sweeps": 0.15,
+                     "seed 003 spin cats": 0.10, "figures and files": 0.05}
 
 
 def _cmd_reproduce(a):
