@@ -199,7 +199,7 @@ def draw_all(data: dict, out_dir: str) -> list[str]:
               f"Seed 001 Fig. 6 extended (issue 8): threshold γφ* (left) and K3 at γφ = 0.05 s⁻¹ (right) vs the "
               f"truncation n and in the untruncated symmetric Dicke space (all {full} levels), stationary and "
               f"sequential protocols, N = {lf['n_spins']}, Γ/J = 0.95, BEC units"
-              + ("; truncated sequential thresholds for n ≥ 10 are missing (NaN: that call hangs in this build)"
+              + ("; missing points: no threshold at that truncation (see the table's status notes)"
                  if np.isnan(np.asarray(lf["threshold_sequential"][:-1], float)).any() else "")
               + ("; dotted: the paper's five-level values." if lf["n_spins"] == 370 else
                  " (quick mode: small N, where five levels are not converged)."))

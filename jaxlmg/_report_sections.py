@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ._status import Status
 from ._units import BEC
 
 GAMMA = 0.95
@@ -95,12 +96,7 @@ def lg_full_rows(data: dict, quick: bool) -> list[dict]:
     levels = (2, 5) if quick else (2, 3, 5, 10, 20)
     g_nat = BEC.rate_to_natural(GAMMA_PHI)
     method = "jaxlmg._lg_full.truncation_convergence"
-    try:
-        tc = truncation_convergence(n, GAMMA, levels, dephasing=g_nat, protocols=("stationary", "sequential"))
-    except ImportError as exc:  # threshold_full unavailable in this build: same K3, roots by brentq
-        tc = _truncation_convergence_brentq(n, levels, g_nat)
-        method = ("full-space threshold by scipy brentq on jaxlmg.k3(levels=None), since "
-                  f"_lg_full.threshold_full fails in this build: {type(exc).__name__} {exc.name or ''}".strip())
+    tc = truncation_convergence(n, GAMMA, levels, dephasing=g_nat, protocols=("stationary", "sequential"))
     lv = np.asarray(tc["levels"])
     i5 = int(np.nonzero(lv == 5)[0][0])
     rows = []
@@ -124,65 +120,13 @@ def lg_full_rows(data: dict, quick: bool) -> list[dict]:
                 note += f"; paper value is the five-level number ({'Fig. 1' if unit == '' else 'Eq. 24'})"
             if not math.isfinite(full):
                 code = int(tc[("k3_status_" if unit == "" else "threshold_status_") + prot][-1])
-                why = {-2: "no violation: the untruncated K3 ≤ 1 already at γφ = 0, so there is no threshold",
-                       -1: "brentq found no sign change of K3 − 1 in the bracket"}.get(code, f"status code {code}")
+                why = Status(code).describe(code) if code in set(Status) else f"status code {code}"
                 note += f"; nan because {why}"
             rows.append(R(f"{name}, {prot}", p, full, "001 Fig. 1/Eq. 24, Remark 14 (issue 8)", tol=0.01,
                           unit=unit, note=note))
     data["lg_full"] = out
     rows.append(_gap_row(n, data))
     return rows
-
-
-def _truncation_convergence_brentq(n: int, levels, g_nat: float) -> dict:
-    """K3 at ``g_nat`` and thresholds for each n in ``levels`` and the full space, through the public
-    ``k3``/``threshold``; the full-space threshold by scipy brentq on ``k3(levels=None)``, bracketed
-    around the largest truncated threshold."""
-    from scipy.optimize import brentq
-
-    from ._leggett_garg import k3
-    from ._threshold import threshold
-
-    lv = [int(x) for x in levels if 2 <= int(x) <= n]
-    out = {"levels": np.array(lv + [n + 1])}
-    for prot in ("stationary", "sequential"):
-        ks = [float(np.asarray(k3(g_nat, n, GAMMA, levels=x, protocol=prot))) for x in lv]
-        ts, tst = [], []
-        for x in lv:
-            if prot == "sequential" and x >= 10:
-                # threshold(370, 0.95, levels=10, protocol="sequential") never returns in this build (XLA waits on a
-                # futex at 0 % CPU; seen twice) — skipped until that is fixed, marked NaN with status -3
-                ts.append(float("nan"))
-                tst.append(-3)
-                continue
-            r = threshold(n, GAMMA, levels=x, protocol=prot)
-            ts.append(float(r.dephasing))
-            tst.append(int(r.status))
-        ks.append(float(np.asarray(k3(g_nat, n, GAMMA, levels=None, protocol=prot))))
-        f = lambda g: float(np.asarray(k3(g, n, GAMMA, levels=None, protocol=prot))) - 1.0
-        if not f(0.0) > 0:  # no violation even without dephasing: no threshold
-            ts.append(float("nan"))
-            tst.append(-2)
-            out[f"k3_{prot}"], out[f"threshold_{prot}"] = np.array(ks), np.array(ts)
-            out[f"k3_status_{prot}"], out[f"threshold_status_{prot}"] = np.zeros(len(ks), int), np.array(tst)
-            continue
-        fin = [v for v in ts if math.isfinite(v)]
-        g0 = fin[-1] if fin else g_nat
-        lo, hi = g0 / 1.5, g0 * 1.5
-        for _ in range(6):
-            if f(lo) > 0 > f(hi):
-                break
-            lo, hi = lo / 2, hi * 2
-        try:
-            ts.append(brentq(f, lo, hi, xtol=1e-12 * hi, rtol=1e-10))
-            tst.append(0)
-        except ValueError:
-            ts.append(float("nan"))
-            tst.append(-1)
-        out[f"k3_{prot}"], out[f"threshold_{prot}"] = np.array(ks), np.array(ts)
-        out[f"k3_status_{prot}"] = np.zeros(len(ks), int)
-        out[f"threshold_status_{prot}"] = np.array(tst)
-    return out
 
 
 def _gap_row(n: int, data: dict) -> dict:
