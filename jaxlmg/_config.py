@@ -1,10 +1,77 @@
-"""Numerical configuration: jaxlmg computes physics in float64 only."""
+"""Numerical and runtime configuration: float64 only, and a deadlock-free XLA:CPU thread pool.
+
+XLA:CPU thread pool
+-------------------
+jaxlib 0.10.x splits batched LAPACK calls (``jnp.linalg.solve``, ``eigh``, … under ``vmap``)
+into tasks on XLA's intra-op thread pool and then *blocks a pool thread* until they finish
+(``ParallelBatchMap`` in ``jaxlib/cpu/lapack_kernels.cc``, added upstream in April 2026). When
+every pool thread is inside such a call at once (two independent batched solves on a 2-core
+machine suffice: the matrix exponentials of Δt and 2Δt in a threshold), the queued tasks never
+run and the process hangs forever at 0 % CPU; the same path calls OpenBLAS concurrently from
+several threads, which upstream lists as a source of crashes. Upstream switched the parallel path
+off in open-source builds (jax commit 859992407d, 21 July 2026, after jax 0.11.0). Until our
+jaxlib has that fix, jaxlmg sizes XLA:CPU's pool to one thread (``NPROC=1``, read by XLA when it
+creates the CPU client), which makes every LAPACK call run inline. Set ``NPROC`` yourself before
+importing jaxlmg to choose another size (at the risk of the hang); :func:`cpu_thread_guard` reports
+what was done.
+"""
 
 from __future__ import annotations
 
-import jax
+import os
+import warnings
+
+#: What :func:`_guard_cpu_threads` did at import: "set", "user" (NPROC given), "late" (JAX's CPU
+#: client existed already, so the guard could not act) or "unneeded" (unaffected jaxlib).
+_CPU_GUARD = "unneeded"
+
+
+def _jaxlib_parallel_lapack() -> bool:
+    """Whether this jaxlib has the parallel batched-LAPACK path (0.10.0 and later; the OSS
+    switch-off is not in any release we can install, so no upper bound)."""
+    try:
+        from importlib.metadata import version
+
+        major, minor = (int(x) for x in version("jaxlib").split(".")[:2])
+    except Exception:  # pragma: no cover - unknown packaging: act as if affected
+        return True
+    return (major, minor) >= (0, 10)
+
+
+def _guard_cpu_threads() -> str:
+    if "NPROC" in os.environ:
+        return "user"
+    if not _jaxlib_parallel_lapack():
+        return "unneeded"
+    try:  # a CPU client created before this import has its pool already
+        from jax._src import xla_bridge
+
+        started = bool(getattr(xla_bridge, "_backends", {}))
+    except Exception:  # pragma: no cover - private API moved
+        started = False
+    if started:
+        warnings.warn(
+            "jaxlmg was imported after JAX created its CPU backend, so it could not size XLA:CPU's "
+            "thread pool to 1 thread (NPROC=1); batched LAPACK calls in jaxlib 0.10 can then deadlock "
+            "on machines with few cores. Import jaxlmg (or set NPROC=1) before running JAX code.",
+            RuntimeWarning, stacklevel=3)
+        return "late"
+    os.environ["NPROC"] = "1"
+    return "set"
+
+
+_CPU_GUARD = _guard_cpu_threads()
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+def cpu_thread_guard() -> str:
+    """What jaxlmg did about XLA:CPU's thread pool at import (see the module docstring):
+    ``"set"`` (NPROC=1), ``"user"`` (NPROC was given), ``"late"`` (too late to act, warned) or
+    ``"unneeded"``."""
+    return _CPU_GUARD
 
 
 def ensure_x64() -> None:
