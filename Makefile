@@ -18,8 +18,8 @@ install: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m jaxlmg reproduce --out report
 
-## The test suite (what CI runs). --reruns 1: XLA:CPU (jaxlib 0.10) occasionally segfaults an xdist
-## worker while compiling (root cause open, see README "Known issues"); the crashed test is rerun once.
+## The test suite (what CI runs). --reruns 1: XLA:CPU (jaxlib 0.10) segfaulted an xdist worker twice
+## before the NPROC=1 guard (README "Known issues"); a crashed test is rerun once.
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q --durations=15 --reruns 1
 
