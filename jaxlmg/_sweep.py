@@ -653,6 +653,18 @@ def _run_chunks(grid, out, manifest, process_index, process_count, progress_stre
         _record_checksum(out, c, digest)
         computed += 1
 
+    def settle(c) -> bool:
+        """Verify chunk c (under its lock) and compute it unless it is valid; True if computed."""
+        nonlocal recomputed
+        why = verify_chunk(out, c, _read_manifest(out))
+        if why is None:
+            return False
+        if why != "missing":
+            say(f"chunk {c} {why}; recomputing it")
+            recomputed += 1
+        compute(c)
+        return True
+
     for c in mine:
         if state[c] is None:
             continue
@@ -660,15 +672,10 @@ def _run_chunks(grid, out, manifest, process_index, process_count, progress_stre
             if not mine_now:  # another process on the same sweep is computing it
                 waiting.append(c)
                 continue
-            why = verify_chunk(out, c, _read_manifest(out))  # it may have finished meanwhile
-            if why is None:
+            if not settle(c):  # it may have finished meanwhile
                 done += 1
                 prog.update(done)
                 continue
-            if why != "missing":
-                say(f"chunk {c} {why}; recomputing it")
-                recomputed += 1
-            compute(c)
         done += 1
         prog.update(done)
         if on_chunk:
@@ -677,12 +684,7 @@ def _run_chunks(grid, out, manifest, process_index, process_count, progress_stre
             time.sleep(delay)
     for c in waiting:  # wait for the other process, then check its work
         with _flock(os.path.join(out, ".locks", f"chunk_{c:06d}.lock")):
-            why = verify_chunk(out, c, _read_manifest(out))
-            if why is not None:
-                if why != "missing":
-                    say(f"chunk {c} {why}; recomputing it")
-                    recomputed += 1
-                compute(c)
+            settle(c)
         done += 1
         prog.update(done)
     final = _read_manifest(out)
