@@ -48,6 +48,19 @@ def main(argv=None) -> int:
         ref = k.threshold()
         comp.append(dict(n_spins=n, field=g, jaxlmg=float(thr[i]), scipy=float(ref),
                          rel=float(abs(thr[i] - ref) / abs(ref)) if np.isfinite(ref) else None))
+    # Every point without a threshold, with the reason the status carries (issue 13: a documented
+    # reason for each point that is not OK): ILL_CONDITIONED = estimated relative error of γ* > 1e-6.
+    de = np.asarray(r.delta_e)
+    bad = np.flatnonzero(st != Status.OK)
+    not_ok = [dict(n_spins=int(ns.ravel()[i]), field=float(fs.ravel()[i]), status=Status(int(st[i])).name,
+                   error_estimate=float(err[i]), delta_e=float(de[i])) for i in bad]
+    region = None
+    if bad.size:
+        region = dict(n_spins=[int(ns.ravel()[bad].min()), int(ns.ravel()[bad].max())],
+                      field=[float(fs.ravel()[bad].min()), float(fs.ravel()[bad].max())],
+                      delta_e_max=float(np.nanmax(de[bad])),
+                      ok_points_with_smaller_delta_e=int(((st == Status.OK) & (de < np.nanmax(de[bad]))).sum()),
+                      error_estimate=[float(np.nanmin(err[bad])), float(np.nanmax(err[bad]))])
     rels = [c["rel"] for c in comp if c["rel"] is not None and np.isfinite(c["jaxlmg"])]
     w2 = W.spec("W2")
     t0 = time.perf_counter()
@@ -61,13 +74,14 @@ def main(argv=None) -> int:
                 max_error_estimate_ok=float(np.nanmax(np.where(st == 0, err, np.nan))),
                 threshold_range_per_s=[float(np.nanmin(BEC.rate_to_per_s(thr))),
                                        float(np.nanmax(BEC.rate_to_per_s(thr)))],
-                scipy_compared=len(rels), scipy_max_rel_dev=max(rels) if rels else None, compared=comp),
+                scipy_compared=len(rels), scipy_max_rel_dev=max(rels) if rels else None, compared=comp,
+                not_ok=not_ok, not_ok_region=region),
         w2=dict(points=int(np.size(sp.status)), statuses=names(sp.status),
                 finite_delta_e=int(np.isfinite(np.asarray(df.delta_e)).sum()), seconds_first_call=t_w2),
     )
     with open(a.out, "w") as fh:
         json.dump(out, fh, indent=1)
-    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "compared"} for k, v in out.items()}, indent=1))
+    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk not in ("compared", "not_ok")} for k, v in out.items()}, indent=1))
     return 0
 
 
