@@ -62,7 +62,7 @@ _COND_TOL = 1e-6
 _G_MAX = 1e8
 _G_MIN = 1e-250
 #: Loop iterations per chunk before regrouping the lanes still iterating (concrete calls).
-_CHUNK = 6
+_CHUNK = 8
 _EPS = float(np.finfo(np.float64).eps)
 
 
