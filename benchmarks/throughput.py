@@ -92,7 +92,8 @@ def main(argv=None) -> int:
     res = dict(
         points=a.points, levels=a.levels, chunk=chunk, backend=jax.default_backend(),
         device=str(getattr(dev, "device_kind", dev.platform)), cpu=platform.processor() or platform.machine(),
-        cores=os.cpu_count(), jax=jax.__version__,
+        cores=os.cpu_count(), jax=jax.__version__, load_avg_1min=os.getloadavg()[0],
+        env={k: os.environ.get(k) for k in ("NPROC", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
         first_call_s=t_first, steady_s=t_steady, spectrum_operators_s=t_ops, compile_s=t_first - t_steady,
         points_per_s=a.points / t_steady, statuses=counts,
         peer="scipy_tuned", peer_points=int(len(sel)), peer_s_per_point=t_peer,
