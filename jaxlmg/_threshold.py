@@ -23,9 +23,15 @@ A and D are built once per point):
    the residual: δγ/γ = (|f| + Σ_k |∂K3/∂E_k| δE_k)/(γ |∂K3/∂γ|). A root with
    δγ/γ > 1e-6 is ``ILL_CONDITIONED`` (NaN). Never a finite value without ``OK``.
 
-Batches: concrete (non-traced) calls run the loop in chunks and regroup the lanes that
-are still iterating into a smaller power-of-two batch, so a map does not run as long as
-its slowest point; a point's answer depends only on its own inputs.
+Batches: concrete (non-traced) calls sort the lanes by ‖Ω‖·Δt (which sets the number of
+squarings of each propagator, ~1 to > 40 across a W3 map, and under ``vmap`` every lane
+runs as many as the slowest of its batch) and solve them in groups of 256 (smaller calls:
+16 or 64; one point: 1), padded with copies of a member, so a few compiled shapes serve
+every map. Inside a group the loop runs in chunks of evaluations and regroups the lanes
+that are still iterating into a smaller batch. A point's answer depends only on its own
+inputs. Cost per Newton evaluation: one Padé-13 + s squarings of the 2⌈n/2⌉⌊n/2⌋-square
+odd-sector generator, primal and tangent in one forward pass (3 matrix products per
+squaring); the final check adds one reference K3 (:func:`k3_point`) and one reverse pass.
 
 The threshold is differentiable in ``field`` and ``dt`` by the implicit function theorem,
 dγ* = -(∂K3/∂Γ dΓ + ∂K3/∂Δt dΔt)/(∂K3/∂γφ) at γ* (custom JVP; forward and reverse mode),
