@@ -23,9 +23,15 @@ A and D are built once per point):
    the residual: δγ/γ = (|f| + Σ_k |∂K3/∂E_k| δE_k)/(γ |∂K3/∂γ|). A root with
    δγ/γ > 1e-6 is ``ILL_CONDITIONED`` (NaN). Never a finite value without ``OK``.
 
-Batches: concrete (non-traced) calls run the loop in chunks and regroup the lanes that
-are still iterating into a smaller power-of-two batch, so a map does not run as long as
-its slowest point; a point's answer depends only on its own inputs.
+Batches: concrete (non-traced) calls sort the lanes by ‖Ω‖·Δt (which sets the number of
+squarings of each propagator, ~1 to > 40 across a W3 map, and under ``vmap`` every lane
+runs as many as the slowest of its batch) and solve them in groups of 256 (smaller calls:
+16 or 64; one point: 1), padded with copies of a member, so a few compiled shapes serve
+every map. Inside a group the loop runs in chunks of evaluations and regroups the lanes
+that are still iterating into a smaller batch. A point's answer depends only on its own
+inputs. Cost per Newton evaluation: one Padé-13 + s squarings of the 2⌈n/2⌉⌊n/2⌋-square
+odd-sector generator, primal and tangent in one forward pass (3 matrix products per
+squaring); the final check adds one reference K3 (:func:`k3_point`) and one reverse pass.
 
 The threshold is differentiable in ``field`` and ``dt`` by the implicit function theorem,
 dγ* = -(∂K3/∂Γ dΓ + ∂K3/∂Δt dΔt)/(∂K3/∂γφ) at γ* (custom JVP; forward and reverse mode),
@@ -41,9 +47,10 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ._config import ensure_x64
-from ._leggett_garg import (PROTOCOLS, _instrument0, _populations, _readout, _validate_common, k3_point,
+from ._leggett_garg import (PROTOCOLS, _direct_point, _instrument0, _populations, _readout, _validate_common, k3_point,
                             optimal_dt_point)
-from ._lindblad import even_generator, even_pack, even_unpack, expm, odd_generator, odd_pack, split_parity
+from ._lindblad import (_expm_impl, even_generator, even_pack, even_unpack, expm, odd_generator, odd_pack,
+                        split_parity)
 from ._observables import matrix_elements
 from ._spectrum import spectrum
 from ._status import Status
@@ -61,7 +68,7 @@ _COND_TOL = 1e-6
 _G_MAX = 1e8
 _G_MIN = 1e-250
 #: Loop iterations per chunk before regrouping the lanes still iterating (concrete calls).
-_CHUNK = 6
+_CHUNK = 8
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -133,16 +140,20 @@ def _lane(gaps, jz, q, dt, p, sequential: bool) -> _Lane:
     return _Lane(a=a, d=d, x0=_instrument0(qb, pe, po), c=_readout(qb), dt=dt, ae=ae, de=de, y0=y0, qb=qb)
 
 
-def _k3_lane(L: _Lane, g, sequential: bool):
-    """K3 at dephasing g; equals :func:`k3_point` on the same operators."""
-    u = expm((L.a + g * L.d) * L.dt)
+def _k3_lane(L: _Lane, g, sequential: bool, _expm=expm):
+    """K3 at dephasing g; equals :func:`k3_point` on the same operators.
+
+    ``_expm=_expm_impl`` (the plain Padé + squaring recursion, no custom JVP) lets
+    ``jax.jvp`` produce the propagator and its Fréchet derivative in one pass (the custom
+    JVP of :func:`expm` recomputes the primal inside the Fréchet derivative)."""
+    u = _expm((L.a + g * L.d) * L.dt)
     x1 = u @ L.x0
     c12 = L.c @ x1
     c13 = L.c @ (u @ x1)
     if not sequential:
         return c12 + c12 - c13
     ne, no = L.qb.shape
-    y = expm((L.ae + g * L.de) * L.dt) @ L.y0
+    y = _expm((L.ae + g * L.de) * L.dt) @ L.y0
     ree, roo = even_unpack(y, ne, no)
     x_eo = 0.5 * (L.qb @ roo + ree @ L.qb)
     c23 = L.c @ (u @ odd_pack(x_eo))
@@ -187,7 +198,7 @@ def _init_state(g0, f0):
 
 def _step(L: _Lane, s: _State, rtol, sequential: bool) -> _State:
     """One evaluation of (f, f') at s.x and the resulting state (frozen if not iterating)."""
-    f, df = jax.jvp(lambda g: _k3_lane(L, g, sequential) - 1.0, (s.x,), (jnp.ones_like(s.x),))
+    f, df = jax.jvp(lambda g: _k3_lane(L, g, sequential, _expm_impl) - 1.0, (s.x,), (jnp.ones_like(s.x),))
     return _step_core(s, f, df, rtol)
 
 
@@ -256,14 +267,25 @@ def _search(lanes, state, rtol, max_iter: int, sequential: bool, regroup: bool):
 # ----------------------------------------------------------------------------------------
 
 def _check_point(gaps, gerr, jz, q, dt, p, g, default: bool, sequential: bool):
-    """(K3(g) - 1, relative error estimate of the root g) with the reference kernel."""
+    """(K3(g) - 1, relative error estimate of the root g).
 
-    def k3_of(gam, e):
-        t = jnp.pi / (3.0 * e[1]) if default else dt
-        return k3_point(e, jz, q, gam, t, p, sequential=sequential)
+    The residual comes from the reference kernel :func:`k3_point` (the one behind
+    :func:`jaxlmg.k3`, with its regime switch). The partials ∂K3/∂γ and ∂K3/∂E_k that
+    only scale the error estimate come from one reverse-mode pass of the direct
+    propagator (3 matrix exponentials instead of 13 for forward mode over γ and five
+    gaps); at a root eps·γφ·Δt·‖Jz‖² is ~eps·N², far inside the direct kernel's
+    trusted regime."""
 
-    f, dfdg = jax.jvp(lambda gam: k3_of(gam, gaps) - 1.0, (g,), (jnp.ones_like(g),))
-    dfde = jax.jacfwd(lambda e: k3_of(g, e))(gaps)
+    def t_of(e):
+        return jnp.pi / (3.0 * e[1]) if default else dt
+
+    f = k3_point(gaps, jz, q, g, t_of(gaps), p, sequential=sequential) - 1.0
+
+    def direct(gam, e):
+        c12, c23, c13 = _direct_point(e, jz, q, gam, t_of(e), p, sequential)
+        return c12 + c23 - c13
+
+    dfdg, dfde = jax.grad(direct, argnums=(0, 1))(g, gaps)
     err = (jnp.abs(f) + jnp.sum(jnp.abs(dfde) * gerr) + 4.0 * _EPS) / (jnp.abs(dfdg) * g)
     return f, err
 
@@ -368,6 +390,43 @@ def _best_k3_batch(gaps, jz, q, g, p, sequential):
 
 _finish_jit = jax.jit(_finish, static_argnames=("default", "sequential"))
 
+#: Lanes per group of a concrete call (groups of similar squaring count, see _solve_grouped).
+_GROUP = 256
+
+
+def _solve_all(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequential, regroup):
+    """Prepare, search and verify one batch of lanes."""
+    lanes, state, f0 = _prepare(gaps, jzm, qm, t, p, sequential)
+    state = _search(lanes, state, rtol, max_iter, sequential, regroup)
+    return _finish_jit(gaps, gerr, jzm, qm, t, p, state, f0, default, sequential)
+
+
+def _solve_grouped(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequential):
+    """Concrete calls: lanes sorted by ‖Ω‖·Δt and solved in groups of ``_GROUP``.
+
+    Under ``vmap`` every lane of a batch runs as many squarings of its propagator as the
+    lane with the largest ‖(A + γD)Δt‖ (≈ (E_{n-1} - E_0)·Δt = π(E_{n-1} - E_0)/(3ΔE),
+    from ~10 to > 100 squarings across a W3 map): grouping lanes of similar ‖Ω‖·Δt cuts
+    that idle work, and fixed group sizes (1, 16, 64 or ``_GROUP``, padded with copies of
+    a member) keep the number of compiled shapes small. Lanes never interact, so a point's
+    answer does not depend on its group."""
+    size = int(gaps.shape[0])
+    if size <= 1:
+        return _solve_all(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequential, True)
+    key = np.asarray(t) * np.abs(np.asarray(gaps[:, -1]))
+    order = np.argsort(np.where(np.isfinite(key), key, np.inf), kind="stable")
+    grp = min(_bucket(size), _GROUP)
+    n_grp = -(-size // grp)
+    order = np.concatenate([order, np.full(n_grp * grp - size, order[-1])])
+    args = (gaps, gerr, jzm, qm, t, p)
+    outs = []
+    for k in range(n_grp):
+        idx = order[k * grp:(k + 1) * grp]
+        outs.append(_solve_all(*(a[idx] for a in args), rtol, max_iter, default, sequential, True))
+    inv = np.empty(size, np.int64)
+    inv[order[:size]] = np.arange(size)
+    return tuple(jnp.concatenate(parts)[inv] for parts in zip(*outs))
+
 
 # ----------------------------------------------------------------------------------------
 # Public API
@@ -401,10 +460,11 @@ def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential
             err = jnp.full_like(g, jnp.nan)
             resid = jnp.where(st == Status.OK, resid, jnp.nan)
         else:
-            lanes, state, f0 = _prepare(gaps, jzm, qm, t, p_flat, sequential)
-            regroup = not isinstance(state.status, jax.core.Tracer)
-            state = _search(lanes, state, rtol, max_iter, sequential, regroup)
-            g, st, it, k0, err, resid = _finish_jit(gaps, gerr, jzm, qm, t, p_flat, state, f0, default, sequential)
+            args = (gaps, gerr, jzm, qm, t, p_flat)
+            if any(isinstance(a, jax.core.Tracer) for a in args):
+                g, st, it, k0, err, resid = _solve_all(*args, rtol, max_iter, default, sequential, False)
+            else:
+                g, st, it, k0, err, resid = _solve_grouped(*args, rtol, max_iter, default, sequential)
         ok_spec = status == Status.OK
         st = jnp.where(ok_spec, st, status).astype(jnp.int32)
         nan_unless = lambda m, a: jnp.where(m, a, jnp.nan)

@@ -61,6 +61,14 @@ def test_batch_independence_subsets_permutations(grid_result, rnd, size):
     _same(sub, grid_result, idx)
 
 
+def test_sorted_groups_match_grid(grid_result, monkeypatch):
+    """Concrete calls solve lanes sorted by ‖Ω‖Δt in fixed-size groups (padded with copies):
+    with 16-lane groups, 40 shuffled points span three groups and must reproduce the grid."""
+    monkeypatch.setattr(T, "_GROUP", 16)
+    idx = np.random.default_rng(3).permutation(_GRID_N.size)[:40]
+    _same(threshold(_GRID_N[idx], _GRID_F[idx], levels=_LEVELS), grid_result, idx)
+
+
 def test_single_points_match_grid(grid_result):
     for i in (0, 37, 87, _GRID_N.size - 1):
         _same(threshold(int(_GRID_N[i]), float(_GRID_F[i]), levels=_LEVELS), grid_result, i)
