@@ -86,3 +86,19 @@ def test_smoke_n100_full_close_to_large_truncation():
     r = truncation_convergence(8, 0.7, (2, 5), dephasing=0.01, protocols=("stationary",))
     assert list(r["levels"]) == [2, 5, 9]
     assert abs(r["k3_stationary"][-1] - float(jaxlmg.k3(0.01, 8, 0.7, levels=9))) <= 1e-10
+
+
+def test_threshold_derivatives_match_finite_differences():
+    # implicit function theorem (custom JVP) against central differences of the solver itself
+    th = lambda f, dt=None, prot="stationary": threshold_full(6, f, dt=dt, protocol=prot, steps=16, tol=1e-6,
+                                                              rtol=1e-13).dephasing
+    f0, e = 0.7, 1e-4
+    fd = (th(f0 + e) - th(f0 - e)) / (2 * e)
+    rev = jax.grad(lambda f: th(f))(f0)
+    fwd = jax.jvp(lambda f: th(f), (f0,), (1.0,))[1]
+    assert abs(float(rev) / float(fd) - 1.0) <= 1e-5
+    assert abs(float(fwd) / float(fd) - 1.0) <= 1e-5
+    t0 = 9.0
+    fd_t = (th(f0, t0 + e, "sequential") - th(f0, t0 - e, "sequential")) / (2 * e)
+    fwd_t = jax.jvp(lambda t: th(f0, t, "sequential"), (t0,), (1.0,))[1]
+    assert abs(float(fwd_t) / float(fd_t) - 1.0) <= 1e-5
