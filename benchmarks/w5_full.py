@@ -72,6 +72,14 @@ def timing() -> dict:
     return res
 
 
+class _Progress(dict):
+    """A dict that prints each entry as it is recorded (long peer runs show their progress)."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        print(json.dumps({key: value}, default=float), flush=True)
+
+
 class _Timeout(Exception):
     pass
 
@@ -121,7 +129,7 @@ def peers() -> dict:
     """jaxlmg against the tuned scipy peer and QuTiP, same run (times in s, wall and CPU)."""
     from benchmarks.peers.scipy_full import FullLG
 
-    out = {}
+    out = _Progress()
     # K3 at N = 370, full space
     pr, setup, setup_cpu = _timed(lambda: FullLG(N0, FIELD))
     out["scipy_setup_N370"] = dict(wall_s=setup, cpu_s=setup_cpu)
@@ -152,7 +160,7 @@ def peers() -> dict:
         out[f"qutip_k3_at_threshold_N{n}_{prot}"] = (
             dict(k3=qv[0], wall_s=qv[1], cpu_s=qv[2], note="one K3 evaluation (a threshold needs ~10-15)")
             if qv is not None else dict(skipped=f"mesolve did not finish within {QUTIP_BUDGET_S} s"))
-    return out
+    return dict(out)
 
 
 def convergence() -> dict:

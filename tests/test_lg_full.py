@@ -84,8 +84,8 @@ def test_smoke_n100_full_close_to_large_truncation():
     assert int(full.status) == Status.OK
     assert 1.0 < float(full.k3) < 1.5  # violation, below the coherent bound 1.5
     assert abs(float(full.k3) - float(trunc.k3)) <= 5e-3
-    r = truncation_convergence(8, 0.7, (2, 5), dephasing=0.01, protocols=("stationary",))
-    assert list(r["levels"]) == [2, 5, 9]
+    r = truncation_convergence(8, 0.7, (5, 12), dephasing=0.01, protocols=("stationary",))  # 12 > N+1: dropped
+    assert list(r["levels"]) == [5, 9]
     assert abs(r["k3_stationary"][-1] - float(jaxlmg.k3(0.01, 8, 0.7, levels=9))) <= 1e-10
 
 
