@@ -37,6 +37,7 @@ from jaxlmg._lg_full import correlators_full, threshold_full, truncation_converg
 N0, FIELD = 370, 0.95
 GAMMA = BEC.rate_to_natural(0.05)
 N_PEER_THRESHOLD = 100
+N_PEER_K3 = 370
 QUTIP_BUDGET_S = 240
 
 
@@ -131,16 +132,17 @@ def peers() -> dict:
 
     out = _Progress()
     # K3 at N = 370, full space
-    pr, setup, setup_cpu = _timed(lambda: FullLG(N0, FIELD))
-    out["scipy_setup_N370"] = dict(wall_s=setup, cpu_s=setup_cpu)
+    nk = N_PEER_K3
+    pr, setup, setup_cpu = _timed(lambda: FullLG(nk, FIELD))
+    out[f"scipy_setup_N{nk}"] = dict(wall_s=setup, cpu_s=setup_cpu)
     for prot in ("stationary", "sequential"):
-        jv, jt = _cold_warm(lambda: float(correlators_full(GAMMA, N0, FIELD, protocol=prot).k3))
+        jv, jt = _cold_warm(lambda: float(correlators_full(GAMMA, nk, FIELD, protocol=prot).k3))
         sv, st, sc = _timed(lambda: pr.k3(GAMMA, prot))
-        out[f"k3_N370_{prot}"] = dict(jaxlmg=jv, scipy=sv, diff=sv - jv, jaxlmg_times=jt, scipy_wall_s=st,
+        out[f"k3_N{nk}_{prot}"] = dict(jaxlmg=jv, scipy=sv, diff=sv - jv, jaxlmg_times=jt, scipy_wall_s=st,
                                       scipy_cpu_s=sc, ratio_scipy_over_jaxlmg_warm_cpu=sc / jt["warm_cpu_s"],
                                       ratio_scipy_over_jaxlmg_cold_cpu=sc / jt["cold_cpu_s"])
-    qv = _with_budget(lambda: _timed(lambda: _qutip_k3(N0, GAMMA, "stationary")), QUTIP_BUDGET_S)
-    out["qutip_k3_N370_stationary"] = (dict(value=qv[0], wall_s=qv[1], cpu_s=qv[2]) if qv is not None
+    qv = _with_budget(lambda: _timed(lambda: _qutip_k3(nk, GAMMA, "stationary")), QUTIP_BUDGET_S)
+    out[f"qutip_k3_N{nk}_stationary"] = (dict(value=qv[0], wall_s=qv[1], cpu_s=qv[2]) if qv is not None
                                        else dict(skipped=f"mesolve did not finish within {QUTIP_BUDGET_S} s"))
     # thresholds at N = 100 (all three), scipy threshold at N = 370 only as calls x K3 time
     n = N_PEER_THRESHOLD
@@ -151,9 +153,9 @@ def peers() -> dict:
         out[f"threshold_N{n}_{prot}"] = dict(jaxlmg=jv, scipy=sv, scipy_k3_calls=calls, rel_diff=sv / jv["value"] - 1,
                                              jaxlmg_times=jt, scipy_wall_s=st, scipy_cpu_s=sc,
                                              ratio_scipy_over_jaxlmg_warm_cpu=sc / jt["warm_cpu_s"])
-        k = out[f"k3_N370_{prot}"]
-        out[f"threshold_N370_{prot}_scipy_estimate"] = dict(
-            note="not run: scipy K3 calls at N=100 x scipy K3 CPU time at N=370", cpu_s=calls * k["scipy_cpu_s"])
+        k = out[f"k3_N{nk}_{prot}"]
+        out[f"threshold_N{nk}_{prot}_scipy_estimate"] = dict(
+            note=f"not run: scipy K3 calls at N={n} x scipy K3 CPU time at N={nk}", cpu_s=calls * k["scipy_cpu_s"])
     for prot in ("stationary",):
         jt = out[f"threshold_N{n}_{prot}"]["jaxlmg"]["value"]
         qv = _with_budget(lambda: _timed(lambda: (_qutip_k3(n, jt, prot))), QUTIP_BUDGET_S)
@@ -199,7 +201,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="timing,peers,convergence,gap")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "w5_full"))
+    ap.add_argument("--peer-n", type=int, default=N_PEER_K3, help="N of the K3 peer comparison (default 370)")
+    ap.add_argument("--qutip-budget", type=float, default=QUTIP_BUDGET_S, help="seconds per QuTiP call")
     a = ap.parse_args(argv)
+    globals().update(N_PEER_K3=a.peer_n, QUTIP_BUDGET_S=a.qutip_budget)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     for part in a.parts.split(","):
