@@ -18,7 +18,7 @@ cheap K3 (n₀/4 and n₀/2 steps, one Richardson level, ~1e-6 accurate, ~10× c
 forward-mode slope), then chord steps on the accurate K3 with the cheap slope polish the root
 (2–3 accurate evaluations, no accurate derivative). dγ*/dΓ and dγ*/dΔt by the implicit
 function theorem on the accurate K3 (custom JVP). Cost at N = 370, Γ/J = 0.95 (one core,
-process CPU): K3 2.3 s (stationary) / 6.2 s (sequential) warm, threshold 8.5 s / 26 s warm.
+process CPU, warm): K3 2.2 s (stationary) / 4.2 s (sequential), threshold 8.3 s / 19.7 s.
 """
 
 from __future__ import annotations
