@@ -1,6 +1,7 @@
 """Untruncated Leggett–Garg K3 and thresholds (jaxlmg._lg_full) against the truncated code at n = N+1."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -83,6 +84,26 @@ def test_smoke_n100_full_close_to_large_truncation():
     assert int(full.status) == Status.OK
     assert 1.0 < float(full.k3) < 1.5  # violation, below the coherent bound 1.5
     assert abs(float(full.k3) - float(trunc.k3)) <= 5e-3
-    r = truncation_convergence(8, 0.7, (2, 5), dephasing=0.01, protocols=("stationary",))
-    assert list(r["levels"]) == [2, 5, 9]
+    r = truncation_convergence(8, 0.7, (5, 12), dephasing=0.01, protocols=("stationary",))  # 12 > N+1: dropped
+    assert list(r["levels"]) == [5, 9]
     assert abs(r["k3_stationary"][-1] - float(jaxlmg.k3(0.01, 8, 0.7, levels=9))) <= 1e-10
+
+
+def test_threshold_derivatives_match_finite_differences():
+    # implicit function theorem (custom JVP) against central differences of the solver itself;
+    # same N, batch shape and defaults as the test above, so nothing new is compiled for the primal
+    def th(f, dt=None):
+        fl = jnp.stack([jnp.asarray(f, jnp.float64), jnp.asarray(0.8)])
+        t = None if dt is None else jnp.stack([jnp.asarray(dt, jnp.float64), jnp.asarray(2.0)])
+        return threshold_full(6, fl, dt=t).dephasing[0]
+
+    f0, e = 0.7, 1e-4
+    fd = (th(f0 + e) - th(f0 - e)) / (2 * e)
+    rev = jax.grad(th)(f0)
+    fwd = jax.jvp(th, (f0,), (1.0,))[1]
+    assert abs(float(rev) / float(fd) - 1.0) <= 1e-5
+    assert abs(float(fwd) / float(fd) - 1.0) <= 1e-5
+    t0 = 2.3  # near the default π/(3ΔE) ≈ 2.154 (violation present)
+    fd_t = (th(f0, t0 + e) - th(f0, t0 - e)) / (2 * e)
+    fwd_t = jax.jvp(lambda t: th(f0, t), (t0,), (1.0,))[1]
+    assert abs(float(fwd_t) / float(fd_t) - 1.0) <= 1e-5
