@@ -25,9 +25,6 @@ from jaxlmg import BEC, Status
 N, G, LV, GPH = 12, 0.9, 3, 0.02  # small problem: N = 12 spins, Γ/J = 0.9, 3 levels, γφ = 0.02 J
 
 # Known open gaps of the contract (strict: a fix turns the xfail into a failure to remove the mark).
-OPEN_SPECTRUM = pytest.mark.xfail(strict=True, reason="open: spectrum() with concrete inputs inside an outer jit "
-                                  "converts tracers to numpy in its bucket path")
-OPEN_LIOUVILLIAN = pytest.mark.xfail(strict=True, reason="open: liouvillian() does not accept a traced dephasing")
 OPEN_K3_COUPLING = pytest.mark.xfail(strict=True, reason="open: coupling is static in k3 (it enters the spectrum "
                                      "kernel's static arguments)")
 OPEN_THRESHOLD_P = pytest.mark.xfail(strict=True, reason="open: the threshold's implicit derivative covers field and dt, "
@@ -128,8 +125,7 @@ ROWS = [
     ("truncated_operators", "bias", lambda x: _vec(jaxlmg.truncated_operators(N, G, LV, bias=x)[0]), 0.01),
     ("truncated_operators", "coupling",
      lambda x: _vec(*[a ** 2 for a in jaxlmg.truncated_operators(N, G, LV, coupling=x)[:4]]), 1.3),
-    ("truncated_operators", "sgn0", lambda x: jaxlmg.truncated_operators(N + 1, G, LV, sgn0=x)[2] ** 2, 0.3,
-     OPEN_SPECTRUM),
+    ("truncated_operators", "sgn0", lambda x: jaxlmg.truncated_operators(N + 1, G, LV, sgn0=x)[2] ** 2, 0.3),
     ("doublet_factors", "field", lambda x: _doublet_vec(jaxlmg.doublet_factors(N, x, dephasing=GPH)), G),
     ("doublet_factors", "dephasing", lambda x: _doublet_vec(jaxlmg.doublet_factors(N, G, dephasing=x)), GPH),
     ("doublet_factors", "coupling",
@@ -140,8 +136,7 @@ ROWS = [
     ("susceptibility", "field", lambda x: jaxlmg.susceptibility(N, x), G),
     ("susceptibility", "coupling", lambda x: jaxlmg.susceptibility(N, G, coupling=x), 1.3),
     # _lindblad
-    ("liouvillian", "dephasing", lambda x: _vec(*[f(jaxlmg.liouvillian(H2, jz=JZ2, dephasing=x)) for f in (jnp.real, jnp.imag)]), 0.3,
-     OPEN_LIOUVILLIAN),
+    ("liouvillian", "dephasing", lambda x: _vec(*[f(jaxlmg.liouvillian(H2, jz=JZ2, dephasing=x)) for f in (jnp.real, jnp.imag)]), 0.3),
     ("liouvillian", "hamiltonian", lambda x: _vec(jnp.imag(jaxlmg.liouvillian(x * H2, jz=JZ2, dephasing=0.3))), 1.2),
     ("spre", "matrix", lambda x: jaxlmg.spre(x * A3), 1.2),
     ("spost", "matrix", lambda x: jaxlmg.spost(x * A3), 1.2),
@@ -427,6 +422,7 @@ TRACED_INVALID = [
     ("goldilocks_scan", lambda x: jaxlmg.goldilocks_scan(np.array([N]), x).delta_e, -0.9),
     ("n_spins_bound", lambda x: jaxlmg.n_spins_bound(x), -1.0),
     ("kramers_time", lambda x: jaxlmg.kramers_time(N, G, temperature=x), 0.0),
+    ("liouvillian", lambda x: jnp.real(jaxlmg.liouvillian(H2, jz=JZ2, dephasing=x)), -1.0),
 ]
 
 
