@@ -396,6 +396,10 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         blocks = bool(np.all(bias_j[~bad] == 0.0)) if np.any(~bad) else True
         f_rep = np.broadcast_to(f_arr, shape).reshape(-1)
         b_rep = np.broadcast_to(b_arr, shape).reshape(-1)
+    if _is_traced(coupling):
+        raise ValueError("coupling must be a concrete number in spectrum() (a static energy unit: "
+                         "H(Γ, h; J) = J·H(Γ/J, h/J; 1), so pass field/J and scale energies by J, as "
+                         "truncated_operators and k3 do for a traced coupling)")
     coupling = float(coupling)
     if not np.isfinite(coupling) or coupling <= 0:
         raise ValueError(f"coupling must be finite and > 0; got {coupling!r}")

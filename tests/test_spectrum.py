@@ -127,6 +127,11 @@ def test_small_splitting_is_resolved():
     assert abs(float(f.gap_ratio_20) * float(f.delta_e) - e2) <= 1e-12 * e2
 
 
+def test_traced_coupling_is_a_clear_error():
+    with pytest.raises(ValueError, match="coupling must be a concrete number"):
+        jax.jit(lambda c: jaxlmg.spectrum(6, 0.9, levels=2, coupling=c).energies)(1.3)
+
+
 def test_concrete_inputs_inside_an_outer_jit():
     """Concrete inputs under an outer jit (kernel outputs are staged tracers): mixed N
     buckets are assembled in the traced graph and equal the eager result."""
