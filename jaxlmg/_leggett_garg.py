@@ -60,7 +60,6 @@ from ._config import ensure_x64
 from ._lindblad import (even_generator, even_pack, even_unpack, expm, odd_generator, odd_pack,
                         split_parity)
 from ._observables import _scaled_spectrum, matrix_elements
-from ._spectrum import spectrum
 from ._status import Status
 from ._validate import check_choice, check_levels, check_n_spins, check_real
 
