@@ -59,8 +59,7 @@ from jaxtyping import Array, Float, Int
 from ._config import ensure_x64
 from ._lindblad import (even_generator, even_pack, even_unpack, expm, odd_generator, odd_pack,
                         split_parity)
-from ._observables import matrix_elements
-from ._spectrum import spectrum
+from ._observables import _scaled_spectrum, matrix_elements
 from ._status import Status
 from ._validate import check_choice, check_levels, check_n_spins, check_real
 
@@ -335,16 +334,25 @@ def lg_operators(n_spins, field, levels: int, *, coupling: float = 1.0, on_inval
     ``energies`` are the gaps E_k - E_0 (ground level exactly 0; only differences enter
     the dynamics, and gaps keep relative accuracy where ΔE ≪ eps·‖H‖). Points whose
     level parities do not alternate (+, -, +, …) — only possible when the doublet is not
-    resolved in float64 — get status UNRESOLVED. ``field`` may be traced.
+    resolved in float64 — get status UNRESOLVED. ``field`` and ``coupling`` may be traced.
+
+    The coupling J only sets the energy scale, H(Γ, J) = J·H(Γ/J, 1): the spectrum is
+    computed at J = 1 (one compiled kernel for every J, differentiable in J) and the gaps
+    are rescaled by J; eigenvectors, hence Jz and Q, depend on Γ/J only. An invalid traced
+    ``coupling`` gives NaN gaps and status INVALID_INPUT.
     """
     ensure_x64()
-    spec = spectrum(n_spins, field, levels=levels, coupling=coupling, on_invalid=on_invalid)
+    spec, c, ok_c = _scaled_spectrum(n_spins, field, levels=levels, coupling=coupling, on_invalid=on_invalid)
     jzm = matrix_elements(spec, "jz")
     qm = matrix_elements(spec, "q", sgn0=0.0)
     want = jnp.where(jnp.arange(levels) % 2 == 0, 1, -1)
     alt = jnp.all(spec.parity == want, axis=-1)
     status = jnp.where((spec.status == Status.OK) & ~alt, Status.UNRESOLVED, spec.status)
-    return _gaps(spec), jzm, qm, status
+    gaps = _gaps(spec) * c
+    if ok_c is not None:
+        status = jnp.where(ok_c, status, Status.INVALID_INPUT)
+        gaps = jnp.where(ok_c, gaps, jnp.nan)
+    return gaps, jzm, qm, status
 
 
 class LGResult(eqx.Module):

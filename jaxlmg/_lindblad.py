@@ -52,6 +52,7 @@ from jax import lax
 from jaxtyping import Array, Float
 
 from ._config import ensure_x64
+from ._validate import nan_unless, real_arg, safe
 
 _THETA13 = 5.371920351148152
 _B13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
@@ -221,28 +222,46 @@ def spost(a):
     return jnp.kron(a.T, jnp.eye(a.shape[-1], dtype=a.dtype))
 
 
+def _dissipator(lk):
+    """Σ-term of one jump operator: spre(L) spost(L†) - ½ spre(L†L) - ½ spost(L†L)."""
+    lk = jnp.asarray(lk, jnp.complex128)
+    ld = lk.conj().T
+    ldl = ld @ lk
+    return spre(lk) @ spost(ld) - 0.5 * spre(ldl) - 0.5 * spost(ldl)
+
+
 def liouvillian(hamiltonian, jump_operators=None, *, jz=None, dephasing=0.0):
     r"""Dense Lindblad superoperator (d² × d², complex, column stacking).
 
     L = -i(spre(H) - spost(H)) + Σ_k [spre(L_k) spost(L_k†) - ½ spre(L_k†L_k) - ½ spost(L_k†L_k)].
-    With ``jump_operators=None`` the single collective-dephasing jump √γφ·Jz is used
-    (``jz`` and ``dephasing`` = γφ required; seed 001 Eq. 12).
+
+    Parameters
+    ----------
+    hamiltonian : (d, d) array
+        H (may be traced).
+    jump_operators : sequence of (d, d) arrays, optional
+        The L_k. If None, the single collective-dephasing jump √γφ·Jz is used
+        (seed 001 Eq. 12) and ``jz`` and ``dephasing`` are required.
+    jz : (d, d) array, optional
+        Jz in the basis of ``hamiltonian`` (``jump_operators=None`` only).
+    dephasing : float or array
+        γφ ≥ 0 (``jump_operators=None`` only). May be traced (jit/vmap/grad/jvp); the
+        generator is linear in γφ (γφ·D[Jz], no square root), so derivatives exist at
+        γφ = 0 too. An array of shape ``B`` gives a batch of generators ``B + (d², d²)``;
+        invalid traced values (NaN, negative) give an all-NaN generator.
     """
     ensure_x64()
     h = jnp.asarray(hamiltonian, jnp.complex128)
-    if jump_operators is None:
-        if jz is None:
-            raise ValueError("jz must be given when jump_operators is None (collective dephasing √γφ·Jz)")
-        if float(np.min(np.asarray(dephasing))) < 0:
-            raise ValueError(f"dephasing must be >= 0; got {dephasing!r}")
-        jump_operators = [jnp.sqrt(jnp.asarray(dephasing, jnp.float64)) * jnp.asarray(jz, jnp.complex128)]
     lv = -1j * (spre(h) - spost(h))
-    for lk in jump_operators:
-        lk = jnp.asarray(lk, jnp.complex128)
-        ld = lk.conj().T
-        ldl = ld @ lk
-        lv = lv + spre(lk) @ spost(ld) - 0.5 * spre(ldl) - 0.5 * spost(ldl)
-    return lv
+    if jump_operators is not None:
+        for lk in jump_operators:
+            lv = lv + _dissipator(lk)
+        return lv
+    if jz is None:
+        raise ValueError("jz must be given when jump_operators is None (collective dephasing √γφ·Jz)")
+    g, ok = real_arg("dephasing", dephasing, minimum=0.0)
+    g = jnp.asarray(safe(ok, g, 0.0))[..., None, None]
+    return nan_unless(None if ok is None else ok[..., None, None], lv + g * _dissipator(jz))
 
 
 # ----------------------------------------------------------------------------------------

@@ -105,23 +105,28 @@ def _scaled_spectrum(n_spins, field, *, bias=0.0, levels, coupling, on_invalid="
     if c.ndim != 0:
         raise ValueError(f"coupling must be a scalar; got shape {c.shape}")
     cs = safe(ok_c, c, 1.0)
-    spec = spectrum(n_spins, field / cs if is_traced(cs) or is_traced(field) else _div(field, cs),
-                    bias=bias / cs if is_traced(cs) or is_traced(bias) else _div(bias, cs),
-                    levels=levels, on_invalid=on_invalid)
+    spec = spectrum(n_spins, _div(field, cs), bias=_div(bias, cs), levels=levels, on_invalid=on_invalid)
     return spec, cs, ok_c
 
 
 def _div(x, c):
-    """x / c for a concrete x (kept a numpy array so that spectrum validates it)."""
-    if isinstance(x, (str, bytes)) or x is None:
-        return x
+    """x / c, kept a numpy array where x and c are concrete (so that spectrum validates it).
+
+    A concrete x that is exactly 0 stays a concrete 0 also for a traced c: a zero ``bias``
+    must remain visibly zero so that spectrum keeps its parity-block (h = 0) path."""
+    if is_traced(x):
+        return x / c
+    if isinstance(x, (str, bytes, bool, np.bool_)) or x is None:
+        return x  # not a number: spectrum names the parameter
     try:
-        arr = np.asarray(x, dtype=np.float64) if not isinstance(x, (bool, np.bool_)) else x
+        arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
         return x
-    if isinstance(arr, np.ndarray) and arr.dtype == np.float64:
-        return arr / float(c)
-    return x
+    if arr.dtype == np.bool_ or np.asarray(x).dtype == np.bool_:
+        return x
+    if is_traced(c):
+        return x if np.all(arr == 0.0) else arr / c
+    return arr / float(c)
 
 
 def truncated_operators(n_spins, field, levels: int, *, bias=0.0, coupling=1.0, sgn0=0.0,
@@ -204,10 +209,10 @@ def doublet_factors(n_spins, field, *, dephasing=None, coupling=1.0, on_invalid:
         Invalid concrete inputs raise ``ValueError`` or give NaN with status
         INVALID_INPUT. Invalid *traced* inputs always give NaN + INVALID_INPUT.
 
-    Every point is computed independently of the rest of its batch. Quantities that need
-    ΔE are NaN where ΔE is not resolved in float64 (status UNRESOLVED); eigenvector
-    quantities stay valid there (parity blocks keep E0, E1 apart). Gap ratios need a
-    third level: NaN for N = 1 (status OK: the doublet itself is fine).
+    Every point is computed independently of the rest of its batch. Every field is NaN
+    where ``status`` is not OK (INVALID_INPUT, or UNRESOLVED where ΔE is not resolved in
+    float64 — at h = 0 not observed for Γ ≥ 0, see :func:`jaxlmg.spectrum`). Gap ratios
+    need a third level: NaN for N = 1 (status OK: the doublet itself is fine).
     """
     ensure_x64()
     check_on_invalid(on_invalid)
@@ -233,18 +238,9 @@ def doublet_factors(n_spins, field, *, dephasing=None, coupling=1.0, on_invalid:
     g_b = jnp.where(bad, 0.5, jnp.broadcast_to(g, shape).reshape(-1) / c)
     # N = 1 has only two levels: compute it apart so that the others keep their third level.
     parts = []
-    traced = is_traced(g_b)
     for sel, lv in ((np.nonzero(n_b >= 2)[0], 3), (np.nonzero(n_b == 1)[0], 2)):
         if sel.size:
-            if traced and lv == 2:
-                # The traced spectrum path sizes its matrices by the largest N of the call;
-                # an N = 1 group alone has empty off-diagonals there, so give it one extra
-                # (discarded) N = 2 point: the N = 1 rows themselves do not depend on it.
-                spec = spectrum(np.append(n_b[sel], 2), jnp.append(g_b[sel], 0.5), levels=lv)
-                spec = jax.tree_util.tree_map(lambda a: a[:-1] if jnp.ndim(a) else a, spec)
-            else:
-                spec = spectrum(n_b[sel], g_b[sel], levels=lv)
-            parts.append((sel, _doublet_math(spec)))
+            parts.append((sel, _doublet_math(spectrum(n_b[sel], g_b[sel], levels=lv))))
     keys = list(parts[0][1])
     out = {}
     for k in keys:
@@ -269,7 +265,8 @@ def doublet_factors_from(spec: Spectrum, *, dephasing=None) -> DoubletFactors:
     (avoids a second diagonalisation when the levels are needed anyway).
 
     ``dephasing`` γφ > 0 (may be traced: NaN + INVALID_INPUT where invalid). Points whose
-    spectrum lacks a third level (N = 1) get NaN gap ratios."""
+    spectrum lacks a third level (N = 1) get NaN gap ratios; every field is NaN where the
+    spectrum's status is not OK (the status is passed on)."""
     ensure_x64()
     if not isinstance(spec, Spectrum):
         raise ValueError(f"spec must be a jaxlmg.Spectrum (from jaxlmg.spectrum); got {type(spec).__name__}")
@@ -313,19 +310,23 @@ def _doublet_math(spec):
     g01 = 0.5 * (jz2_0 + jz2_1)
     g_loc = (nn * mstar) ** 2 / 2.0
     ok = spec.status == Status.OK
-    en = spec.energies
-    de = jnp.where(ok, en[..., 1] - en[..., 0], jnp.nan)
+    # Gaps E_k - E_0 with relative accuracy (Herring splitting for the doublet), not
+    # differences of absolute energies (which lose ΔE once ΔE ≪ eps·‖H‖).
+    gp = spec.gaps
+    de = jnp.where(ok, gp[..., 1], jnp.nan)
     if levels >= 3:  # NaN third level (N = 1 in a masked ragged spectrum) gives NaN ratios
-        r20 = (en[..., 2] - en[..., 0]) / de
-        r21 = (en[..., 2] - en[..., 1]) / de
+        r20 = gp[..., 2] / de
+        r21 = (gp[..., 2] - gp[..., 1]) / de
     else:
         r20 = r21 = jnp.full(de.shape, jnp.nan)
-    return dict(
+    out = dict(
         delta_e=de, gap_ratio_20=r20, gap_ratio_21=r21, jz2_e0=jz2_0, jz2_e1=jz2_1, g01=g01, j01=j01,
         g_loc=g_loc, eta_mf=g_loc / g01, eta_exact=1.0 + j01**2 / g01, eta_quantum=(nn * mstar / 2.0) ** 2 / g01,
         q01=q01, p0=p0, leakage_e0=1.0 - j01**2 / jz2_0, leakage_e1=1.0 - j01**2 / jz2_1, m_star=mstar,
-        status=spec.status,
     )
+    # The status covers the whole record: no finite value without OK.
+    out = {k: jnp.where(ok, v, jnp.nan) for k, v in out.items()}
+    return dict(out, status=spec.status)
 
 
 def susceptibility(n_spins, field, *, coupling=1.0):

@@ -396,6 +396,10 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         blocks = bool(np.all(bias_j[~bad] == 0.0)) if np.any(~bad) else True
         f_rep = np.broadcast_to(f_arr, shape).reshape(-1)
         b_rep = np.broadcast_to(b_arr, shape).reshape(-1)
+    if _is_traced(coupling):
+        raise ValueError("coupling must be a concrete number in spectrum() (a static energy unit: "
+                         "H(Γ, h; J) = J·H(Γ/J, h/J; 1), so pass field/J and scale energies by J, as "
+                         "truncated_operators and k3 do for a traced coupling)")
     coupling = float(coupling)
     if not np.isfinite(coupling) or coupling <= 0:
         raise ValueError(f"coupling must be finite and > 0; got {coupling!r}")
@@ -446,18 +450,23 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         dims = np.full(n_b.shape, max(d_total, 2))
     keys = sorted(set(zip(dims.tolist(), meth_b.tolist())))
     B = n_b.size
-    xp = jnp if traced else np
+    runs = []
+    for dim_states, method in keys:
+        sel = np.nonzero((dims == dim_states) & (meth_b == method))[0]
+        runs.append((sel, run(n_b[sel], field_b[sel], bias_b[sel], int(dim_states), method)))
+    # Inside an outer trace (jit/vmap/grad of a caller) the kernel's outputs are tracers even
+    # when every input of this call is concrete: assemble with jnp then, with numpy otherwise.
+    staged = traced or any(_is_traced(a) for _, out in runs for a in out)
+    xp = jnp if staged else np
     w = xp.full((B, k), np.nan)
     v = xp.zeros((B, d_total, k))
     par = xp.zeros((B, k), np.int32)
     status = xp.zeros(B, np.int32)
     gaps = xp.full((B, k), np.nan)
     logde = xp.full(B, np.nan)
-    for dim_states, method in keys:
-        sel = np.nonzero((dims == dim_states) & (meth_b == method))[0]
-        wi, vi, pi, si, gi, li = run(n_b[sel], field_b[sel], bias_b[sel], int(dim_states), method)
+    for sel, (wi, vi, pi, si, gi, li) in runs:
         dd = min(vi.shape[1], d_total)
-        if traced:
+        if staged:
             w, par, status = w.at[sel].set(wi), par.at[sel].set(pi), status.at[sel].set(si)
             gaps, logde = gaps.at[sel].set(gi), logde.at[sel].set(li)
             v = v.at[sel, :dd].set(vi[:, :dd])
@@ -485,7 +494,7 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
     rs = lambda a, tail=(): jnp.asarray(a.reshape(shape + tail))
     return Spectrum(
         energies=rs(w, (k,)), vectors=rs(v, (d_total, k)), m=rs(m, (d_total,)), mask=rs(mask, (d_total,)),
-        parity=rs(par, (k,)), status=rs(status.astype(np.int32) if not traced else status.astype(jnp.int32)),
+        parity=rs(par, (k,)), status=rs(status.astype(np.int32) if not staged else status.astype(jnp.int32)),
         n_spins=rs(n_rep), field=rs(fb), bias=rs(bb), gaps=rs(gaps, (k,)), log_delta_e=rs(logde),
         coupling=coupling,
     )

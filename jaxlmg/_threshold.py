@@ -451,7 +451,11 @@ def _operators(n_flat, field, dt, levels, coupling, default):
 
 
 def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential, best, default):
-    """primal(field, dt) → all result fields, and attach(field, dt, γ*) carrying the IFT JVP."""
+    """primal(field, dt) → all result fields, and attach(field, dt, p, γ*) carrying the IFT JVP.
+
+    ``p_flat`` enters the primal search without a tangent; ``attach`` receives the (possibly
+    traced) p_excited separately, so the root's derivative in p comes from the implicit
+    function theorem, dγ*/dp = -(∂K3/∂p)/(∂K3/∂γ), never from differentiating the search."""
 
     def primal(field, dt):
         gaps, gerr, jzm, qm, t, status = _operators(n_flat, field, dt, levels, coupling, default)
@@ -472,33 +476,39 @@ def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential
                     k3_zero=nan_unless(ok_spec, k0), dt=nan_unless(ok_spec, t), delta_e=nan_unless(ok_spec, gaps[:, 1]),
                     error_estimate=nan_unless(ok_spec, err), residual=nan_unless(ok_spec, resid))
 
-    def k3_at(fld, dt, gam):
+    def k3_at(fld, dt, gam, p=p_flat):
         gaps, _, jzm, qm, t, _ = _operators(n_flat, fld, dt, levels, coupling, default)
         if best:
-            return _best_k3_batch(gaps, jzm, qm, gam, p_flat, sequential)
-        return jax.vmap(lambda *a: k3_point(*a, sequential=sequential))(gaps, jzm, qm, gam, t, p_flat)
+            return _best_k3_batch(gaps, jzm, qm, gam, p, sequential)
+        return jax.vmap(lambda *a: k3_point(*a, sequential=sequential))(gaps, jzm, qm, gam, t, p)
 
     @jax.custom_jvp
-    def attach(field, dt, g):
+    def attach(field, dt, p, g):
         return g
 
-    @attach.defjvp
     def _jvp(primals, tangents):
-        field, dt, g = primals
-        fdot, tdot, _ = tangents
-        field, dt, g = (jax.lax.stop_gradient(a) for a in (field, dt, g))
+        field, dt, p, g = primals
+        fdot, tdot, pdot, _ = tangents
+        field, dt, p, g = (jax.lax.stop_gradient(a) for a in (field, dt, p, g))
         gs = jnp.where(jnp.isfinite(g), g, 0.0)
-        one = jnp.ones_like(field)
+        found = jnp.isfinite(g)
         # Lanes are independent: a unit tangent on every lane gives each lane's partial.
-        _, a = jax.jvp(lambda f_: k3_at(f_, dt, gs), (field,), (one,))
-        _, b = jax.jvp(lambda g_: k3_at(field, dt, g_), (gs,), (jnp.ones_like(gs),))
-        sf = jax.lax.stop_gradient(jnp.where(jnp.isfinite(g), -a / b, jnp.nan))
-        out = sf * fdot
+        _, b = jax.jvp(lambda g_: k3_at(field, dt, g_, p), (gs,), (jnp.ones_like(gs),))
+
+        def implicit(k3_of, x, xdot):
+            """-(∂K3/∂x)/(∂K3/∂γ)·ẋ, skipped (zero) where x carries no tangent."""
+            if type(xdot) is jax.custom_derivatives.SymbolicZero:
+                return 0.0
+            _, a = jax.jvp(k3_of, (x,), (jnp.ones_like(x),))
+            return jax.lax.stop_gradient(jnp.where(found, -a / b, jnp.nan)) * xdot
+
+        out = implicit(lambda f_: k3_at(f_, dt, gs, p), field, fdot)
         if not default:
-            _, c = jax.jvp(lambda t_: k3_at(field, t_, gs), (dt,), (jnp.ones_like(dt),))
-            st = jax.lax.stop_gradient(jnp.where(jnp.isfinite(g), -c / b, jnp.nan))
-            out = out + st * tdot
-        return g, out
+            out = out + implicit(lambda t_: k3_at(field, t_, gs, p), dt, tdot)
+        out = out + implicit(lambda p_: k3_at(field, dt, gs, p_), p, pdot)
+        return g, out + jnp.zeros_like(g)
+
+    attach.defjvp(_jvp, symbolic_zeros=True)
 
     return primal, attach
 
@@ -507,6 +517,7 @@ def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rto
     ensure_x64()
     traced_f = isinstance(field, jax.core.Tracer)
     traced_t = isinstance(dt, jax.core.Tracer)
+    traced_p = isinstance(p_excited, jax.core.Tracer)
     f_arr = field if traced_f else np.asarray(field, np.float64)
     _, n, _, lv, t, p = _validate_common(0.0, n_spins, 0.5 if traced_f else f_arr, levels,
                                          None if (dt is None or traced_t) else dt, protocol, p_excited)
@@ -521,21 +532,23 @@ def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rto
     shape = np.broadcast_shapes(n.shape, np.shape(field), np.shape(p), () if default else np.shape(t_in))
     size = int(np.prod(shape))
     n_flat = np.broadcast_to(n, shape).reshape(-1)
-    p_flat = jnp.asarray(np.broadcast_to(p, shape).reshape(-1))
+    p_flat = jnp.broadcast_to(jnp.asarray(p, jnp.float64), shape).reshape(-1)
     fld = jnp.broadcast_to(jnp.asarray(f_arr, jnp.float64), shape).reshape(-1)
     dtv = jnp.zeros(size) if default else jnp.broadcast_to(jnp.asarray(t_in, jnp.float64), shape).reshape(-1)
     sequential = protocol == "sequential"
-    primal, attach = _threshold_impl(n_flat, lv, coupling, p_flat, rtol, max_iter, sequential, best, default)
     # Traced values cannot be validated eagerly: invalid ones become NaN + INVALID_INPUT.
     bad = ~(jnp.isfinite(fld) & (fld >= 0.0))
     if not default:
         bad = bad | ~(jnp.isfinite(dtv) & (dtv > 0.0))
+    bad = bad | ~(jnp.isfinite(p_flat) & (p_flat >= 0.0) & (p_flat <= 1.0))
     fld = jnp.where(bad, 0.5, fld)
     dtv = dtv if default else jnp.where(bad, 1.0, dtv)
+    p_flat = jnp.where(bad, 0.0, p_flat)
     sg = jax.lax.stop_gradient
+    primal, attach = _threshold_impl(n_flat, lv, coupling, sg(p_flat), rtol, max_iter, sequential, best, default)
     out = primal(sg(fld), sg(dtv))
-    if traced_f or traced_t:
-        out["dephasing"] = attach(fld, dtv, out["dephasing"])
+    if traced_f or traced_t or traced_p:
+        out["dephasing"] = attach(fld, dtv, p_flat, out["dephasing"])
     out = {k: (jnp.where(bad, Status.INVALID_INPUT, v).astype(jnp.int32) if k == "status"
                else jnp.where(bad, -1 if k == "iterations" else jnp.nan, v)) for k, v in out.items()}
     return ThresholdResult(**{k: v.reshape(shape) for k, v in out.items()})
@@ -560,7 +573,8 @@ def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol
     coupling : float
         J (energies in units of J).
     p_excited : float or array
-        Initial population of E1, in [0, 1].
+        Initial population of E1, in [0, 1]. May be traced (invalid traced values give
+        NaN + INVALID_INPUT).
     rtol : float
         Relative tolerance of the Newton step, in (0, 1).
     max_iter : int
@@ -574,8 +588,8 @@ def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol
         |K3(γφ*) - 1| ≤ 1e-7 and has ``error_estimate`` ≤ 1e-6 (relative, from the level-gap
         errors and the residual); failed points carry NO_VIOLATION, NOT_BRACKETED,
         UNRESOLVED, NOT_CONVERGED or ILL_CONDITIONED. A point's result does not depend on the
-        rest of its batch. ``dephasing`` is differentiable w.r.t. ``field`` and ``dt``
-        (implicit function theorem), forward and reverse mode.
+        rest of its batch. ``dephasing`` is differentiable w.r.t. ``field``, ``dt`` and
+        ``p_excited`` (implicit function theorem), forward and reverse mode.
     """
     from ._leggett_garg import _is_full
 

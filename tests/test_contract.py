@@ -24,15 +24,6 @@ from jaxlmg import BEC, Status
 
 N, G, LV, GPH = 12, 0.9, 3, 0.02  # small problem: N = 12 spins, Γ/J = 0.9, 3 levels, γφ = 0.02 J
 
-# Known open gaps of the contract (strict: a fix turns the xfail into a failure to remove the mark).
-OPEN_SPECTRUM = pytest.mark.xfail(strict=True, reason="open: spectrum() with concrete inputs inside an outer jit "
-                                  "converts tracers to numpy in its bucket path")
-OPEN_LIOUVILLIAN = pytest.mark.xfail(strict=True, reason="open: liouvillian() does not accept a traced dephasing")
-OPEN_K3_COUPLING = pytest.mark.xfail(strict=True, reason="open: coupling is static in k3 (it enters the spectrum "
-                                     "kernel's static arguments)")
-OPEN_THRESHOLD_P = pytest.mark.xfail(strict=True, reason="open: the threshold's implicit derivative covers field and dt, "
-                                     "not p_excited")
-
 # ----------------------------------------------------------------------------------------
 # Exempt public names (not numerical functions of continuous parameters), with the reason
 # ----------------------------------------------------------------------------------------
@@ -128,8 +119,7 @@ ROWS = [
     ("truncated_operators", "bias", lambda x: _vec(jaxlmg.truncated_operators(N, G, LV, bias=x)[0]), 0.01),
     ("truncated_operators", "coupling",
      lambda x: _vec(*[a ** 2 for a in jaxlmg.truncated_operators(N, G, LV, coupling=x)[:4]]), 1.3),
-    ("truncated_operators", "sgn0", lambda x: jaxlmg.truncated_operators(N + 1, G, LV, sgn0=x)[2] ** 2, 0.3,
-     OPEN_SPECTRUM),
+    ("truncated_operators", "sgn0", lambda x: jaxlmg.truncated_operators(N + 1, G, LV, sgn0=x)[2] ** 2, 0.3),
     ("doublet_factors", "field", lambda x: _doublet_vec(jaxlmg.doublet_factors(N, x, dephasing=GPH)), G),
     ("doublet_factors", "dephasing", lambda x: _doublet_vec(jaxlmg.doublet_factors(N, G, dephasing=x)), GPH),
     ("doublet_factors", "coupling",
@@ -140,8 +130,7 @@ ROWS = [
     ("susceptibility", "field", lambda x: jaxlmg.susceptibility(N, x), G),
     ("susceptibility", "coupling", lambda x: jaxlmg.susceptibility(N, G, coupling=x), 1.3),
     # _lindblad
-    ("liouvillian", "dephasing", lambda x: _vec(*[f(jaxlmg.liouvillian(H2, jz=JZ2, dephasing=x)) for f in (jnp.real, jnp.imag)]), 0.3,
-     OPEN_LIOUVILLIAN),
+    ("liouvillian", "dephasing", lambda x: _vec(*[f(jaxlmg.liouvillian(H2, jz=JZ2, dephasing=x)) for f in (jnp.real, jnp.imag)]), 0.3),
     ("liouvillian", "hamiltonian", lambda x: _vec(jnp.imag(jaxlmg.liouvillian(x * H2, jz=JZ2, dephasing=0.3))), 1.2),
     ("spre", "matrix", lambda x: jaxlmg.spre(x * A3), 1.2),
     ("spost", "matrix", lambda x: jaxlmg.spost(x * A3), 1.2),
@@ -156,7 +145,7 @@ ROWS = [
     ("k3", "field", lambda x: jaxlmg.k3(GPH, N, x, levels=LV), G),
     ("k3", "dt", lambda x: jaxlmg.k3(GPH, N, G, levels=LV, dt=x), 1.5),
     ("k3", "p_excited", lambda x: jaxlmg.k3(GPH, N, G, levels=LV, p_excited=x), 0.1),
-    ("k3", "coupling", lambda x: jaxlmg.k3(GPH, N, G, levels=LV, coupling=x), 1.3, OPEN_K3_COUPLING),
+    ("k3", "coupling", lambda x: jaxlmg.k3(GPH, N, G, levels=LV, coupling=x), 1.3),
     ("k3_surface", "dephasing", lambda x: jaxlmg.k3_surface(x * jnp.array([1.0, 2.0]), jnp.array([1.0, 1.5]), N, G, LV), GPH),
     ("k3_surface", "field", lambda x: jaxlmg.k3_surface(jnp.array([GPH]), jnp.array([1.0, 1.5]), N, x, LV), G),
     ("optimal_interval", "dephasing", lambda x: _vec(jaxlmg.optimal_interval(x, N, G, levels=LV)), GPH),
@@ -164,7 +153,7 @@ ROWS = [
     # _threshold (threshold branch)
     ("threshold", "field", lambda x: jaxlmg.threshold(N, x, levels=LV).dephasing, G),
     ("threshold", "dt", lambda x: jaxlmg.threshold(N, G, levels=LV, dt=x).dephasing, 1.5),
-    ("threshold", "p_excited", lambda x: jaxlmg.threshold(N, G, levels=LV, p_excited=x).dephasing, 0.05, OPEN_THRESHOLD_P),
+    ("threshold", "p_excited", lambda x: jaxlmg.threshold(N, G, levels=LV, p_excited=x).dephasing, 0.05),
     ("threshold_best_interval", "field", lambda x: jaxlmg.threshold_best_interval(N, x, levels=LV).dephasing, G),
     # _analytic
     ("two_level_k3", "q01_sq", lambda x: jaxlmg.two_level_k3(x, 30.0, 0.1), 0.9),
@@ -427,6 +416,8 @@ TRACED_INVALID = [
     ("goldilocks_scan", lambda x: jaxlmg.goldilocks_scan(np.array([N]), x).delta_e, -0.9),
     ("n_spins_bound", lambda x: jaxlmg.n_spins_bound(x), -1.0),
     ("kramers_time", lambda x: jaxlmg.kramers_time(N, G, temperature=x), 0.0),
+    ("liouvillian", lambda x: jnp.real(jaxlmg.liouvillian(H2, jz=JZ2, dephasing=x)), -1.0),
+    ("k3", lambda x: jaxlmg.k3(GPH, N, G, levels=LV, coupling=x), -1.0),
 ]
 
 
@@ -434,6 +425,32 @@ TRACED_INVALID = [
 def test_invalid_traced_values_are_nan(name, f, x):
     y = np.asarray(jax.jit(f)(x))
     assert np.all(np.isnan(y)), f"{name}: {y}"
+
+
+def test_k3_traced_coupling_against_dense_reference():
+    """k3 with a traced coupling J (spectrum at J = 1, energies rescaled) equals K3 of
+    operators from a dense numpy diagonalisation of H with J in it."""
+    from conftest import build_lmg_numpy
+    from jaxlmg._leggett_garg import k3_from_operators
+
+    c = 1.3
+    h, m = build_lmg_numpy(N, G, coupling=c)
+    w, v = np.linalg.eigh(h)
+    v = v[:, :LV]
+    ref = float(k3_from_operators(w[:LV] - w[0], v.T @ (m[:, None] * v), v.T @ (np.sign(m)[:, None] * v), GPH))
+    got = float(jax.jit(lambda x: jaxlmg.k3(GPH, N, G, levels=LV, coupling=x))(c))
+    assert abs(got - ref) <= 1e-10, (got, ref)
+    st_ = jax.jit(lambda x: jaxlmg.correlators(GPH, N, G, levels=LV, coupling=x).status)(-1.0)
+    assert int(st_) == Status.INVALID_INPUT
+
+
+def test_threshold_traced_p_excited():
+    """A traced p_excited: valid lanes equal the eager root, invalid ones are NaN + INVALID_INPUT."""
+    # vmap over two lanes: the shapes of the contract row's vmap (its kernels are reused)
+    r = jax.vmap(lambda p: jaxlmg.threshold(N, G, levels=LV, p_excited=p))(jnp.array([0.05, 1.5]))
+    assert list(np.asarray(r.status)) == [Status.OK, Status.INVALID_INPUT]
+    eager = float(jaxlmg.threshold(N, G, levels=LV, p_excited=0.05).dephasing)
+    assert abs(float(r.dephasing[0]) - eager) <= 1e-12 * eager and np.isnan(float(r.dephasing[1]))
 
 
 def test_invalid_traced_status():

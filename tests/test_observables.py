@@ -1,5 +1,8 @@
 """Doublet factors, susceptibility and units against the papers and independent references."""
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg as sl
@@ -160,3 +163,31 @@ def test_doublet_n1_exact():
     f = jaxlmg.doublet_factors(1, 0.3)
     assert abs(float(f.delta_e) - 0.6) <= 1e-14
     assert abs(float(f.j01) - 0.5) <= 1e-14 and abs(float(f.q01) - 1.0) <= 1e-14
+
+
+def test_doublet_n1_traced_alone():
+    """A traced batch of N = 1 points only (no larger N to size the matrices): ΔE = 2Γ,
+    J01 = 1/2, Q01 = 1, G01 = 1/4 exactly, dΔE/dΓ = 2, as in eager mode."""
+    fs = jnp.array([0.3, 0.7])
+    f = jax.jit(lambda g: jaxlmg.doublet_factors(np.array([1, 1]), g))(fs)
+    assert np.max(np.abs(np.asarray(f.delta_e) - 2 * np.asarray(fs))) <= 1e-14
+    assert np.max(np.abs(np.asarray(f.j01) - 0.5)) <= 1e-14 and np.max(np.abs(np.asarray(f.q01) - 1.0)) <= 1e-14
+    assert np.max(np.abs(np.asarray(f.g01) - 0.25)) <= 1e-14
+    assert np.all(np.asarray(f.status) == Status.OK) and np.all(np.isnan(np.asarray(f.gap_ratio_20)))
+    d = jax.vmap(jax.grad(lambda g: jaxlmg.doublet_factors(1, g).delta_e))(fs)
+    assert np.max(np.abs(np.asarray(d) - 2.0)) <= 1e-12
+
+
+def test_doublet_factors_nan_unless_ok():
+    """No finite value without status OK: a spectrum whose doublet is flagged UNRESOLVED
+    gives an all-NaN record with that status (eigenvector quantities included)."""
+    spec = jaxlmg.spectrum(np.array([12, 20]), 0.9, levels=3)
+    flagged = eqx.tree_at(lambda s: s.status, spec, jnp.array([Status.OK, Status.UNRESOLVED], jnp.int32))
+    d = jaxlmg.doublet_factors_from(flagged, dephasing=0.02)
+    ref = jaxlmg.doublet_factors_from(spec, dephasing=0.02)
+    assert list(np.asarray(d.status)) == [Status.OK, Status.UNRESOLVED]
+    for k in d.__dataclass_fields__:
+        if k != "status":
+            a = np.asarray(getattr(d, k))
+            assert np.isnan(a[1]), k
+            assert abs(a[0] - float(np.asarray(getattr(ref, k))[0])) <= 1e-12 * max(1.0, abs(a[0])), k

@@ -121,6 +121,24 @@ def test_small_splitting_is_resolved():
     assert abs(plain[0] - float(s.delta_e[0])) <= 1e-12  # same number where float64 resolves it
     f = jaxlmg.doublet_factors(3000, 0.95)
     assert np.isfinite(f.g01)  # eigenvector quantities stay valid (parity blocks)
+    # doublet_factors takes ΔE from the cancellation-free gaps, not from E1 - E0
+    assert abs(float(f.delta_e) - float(s.delta_e[1])) <= 1e-12 * float(s.delta_e[1])
+    e2 = float(jaxlmg.spectrum(3000, 0.95, levels=3).gaps[2])
+    assert abs(float(f.gap_ratio_20) * float(f.delta_e) - e2) <= 1e-12 * e2
+
+
+def test_traced_coupling_is_a_clear_error():
+    with pytest.raises(ValueError, match="coupling must be a concrete number"):
+        jax.jit(lambda c: jaxlmg.spectrum(6, 0.9, levels=2, coupling=c).energies)(1.3)
+
+
+def test_concrete_inputs_inside_an_outer_jit():
+    """Concrete inputs under an outer jit (kernel outputs are staged tracers): mixed N
+    buckets are assembled in the traced graph and equal the eager result."""
+    ns, fs = np.array([4, 13, 90]), np.array([0.9, 0.5, 1.2])
+    eager = jaxlmg.spectrum(ns, fs, levels=3)
+    staged = jax.jit(lambda x: jaxlmg.spectrum(ns, fs, levels=3).gaps * x)(1.0)
+    assert np.max(np.abs(np.asarray(staged) - np.asarray(eager.gaps))) <= 1e-12
 
 
 def test_jit_vmap_grad():
