@@ -566,7 +566,7 @@ def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol
         Γ/J ≥ 0; may be traced (``jax.jvp``/``jax.grad``/``jax.jit``).
     levels : int, None or "full"
         Truncation n ∈ [2, N+1] (static); None or "full": the whole Dicke space
-        (:func:`jaxlmg._lg_full.threshold_full`, matrix-free engine; not differentiable yet).
+        (:func:`jaxlmg._lg_full.threshold_full`, matrix-free engine; differentiable in field and dt).
     dt : float or array, optional
         Interval Δt > 0 (ħ/J); default π/(3ΔE) per point. May be traced.
     protocol : {"stationary", "sequential"}
