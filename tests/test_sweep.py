@@ -19,7 +19,8 @@ GRID_ARGS = ["-N", "8:14:2", "-g", "0.6,0.9", "-q", "doublet"]  # 8 points, N+1 
 def env(tmp_path_factory):
     e = {**os.environ, "JAXLMG_NO_CACHE": "1"}
     e.pop("JAXLMG_CACHE_DIR", None)
-    e.pop("XLA_FLAGS", None)
+    # keep the suite's compile-time flags (tests/conftest.py), drop any device-count override
+    e["XLA_FLAGS"] = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f)
     return e
 
 
@@ -107,7 +108,7 @@ def test_sharded_over_four_host_devices_and_two_process_merge(tmp_path, env):
     ref = tmp_path / "ref"
     grid = make_grid({"n_spins": "8:14:2", "field": "0.6,0.9", "quantities": "doublet"})
     run_sweep(grid, str(ref), chunk=4, progress_stream=None)
-    env4 = {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env4 = {**env, "XLA_FLAGS": env["XLA_FLAGS"] + " --xla_force_host_platform_device_count=4"}
     code = ("import jax, jaxlmg; from jaxlmg.cli import main; assert len(jax.local_devices()) == 4; "
             f"raise SystemExit(main(['sweep', *{GRID_ARGS!r}, '--chunk', '4', '--out', {str(tmp_path / 'sh')!r}, '--quiet']))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env4, timeout=300)
