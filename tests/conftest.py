@@ -46,3 +46,16 @@ def lmg_ref():
         return w, v, m, h
 
     return ref
+
+
+# xdist (`make test` runs `-n 2 --dist loadgroup`): the tests of one file share shapes, so they run on one
+# worker and compile their kernels once, not once per worker. The largest file's tests stay spread
+# over the workers (scheduled after the file groups, they balance the two workers' loads).
+_SPREAD_FILES = {"test_contract.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name not in _SPREAD_FILES:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
