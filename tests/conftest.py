@@ -5,7 +5,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # (no LLVM optimisation, the classic fusion emitters) cuts that compile time by about 2x
 # (threshold + gradient at N = 370: 48 s -> 22 s CPU) while the kernels stay float64-exact and run
 # fast enough at test sizes. Set here, before JAX creates its CPU client, and inherited by the
-# subprocesses the tests start (CLI, notebooks, `reproduce --quick`). Only for tests: users get
+# subprocesses the tests start (CLI, sweep, notebook kernel). Only for tests: users get
 # XLA's defaults. JAXLMG_TEST_XLA_DEFAULTS=1 keeps XLA's defaults (e.g. to compare).
 _FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 if os.environ.get("JAXLMG_TEST_XLA_DEFAULTS") != "1":
