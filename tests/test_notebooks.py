@@ -29,7 +29,11 @@ def test_notebook_executes(path, kernel):
     n_cells = len(nb.cells)
     nb.cells.insert(0, nbformat.v4.new_code_cell("%reset -f\nimport matplotlib.pyplot as _plt; _plt.close('all'); del _plt"))
     client = NotebookClient(nb, km=kernel, timeout=900, kernel_name="python3")
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        if client.kc is not None:  # the kernel lives on for the next notebook; this client's threads do not
+            client.kc.stop_channels()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not any(o.get("output_type") == "error" for o in outputs)
     assert len(nb.cells) == n_cells + 1 and all(
