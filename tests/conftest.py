@@ -3,7 +3,7 @@ import os
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # Tests spend most of their time compiling small XLA:CPU kernels once. The classic fusion emitters
 # compile faster (threshold + gradient at N = 370: 48 s -> 30 s CPU); float64 results agree with the
-# default emitters to the last digits (checked on the threshold, report, notebook and sweep tests). NOT
+# default emitters to the last digit (threshold and its gradient at N = 370). NOT
 # --xla_backend_optimization_level=0 (48 s -> 22 s): it changes rounding enough to fail
 # test_contract's optimal_interval/dephasing gradient-vs-FD check (1e-4 vs 2e-5). Set here, before
 # JAX creates its CPU client, and inherited by the subprocesses the tests start (CLI, sweep, notebook
