@@ -21,7 +21,7 @@ reproduce: $(STAMP)
 ## The test suite (what CI runs). --reruns 1: XLA:CPU (jaxlib 0.10) segfaulted an xdist worker twice
 ## before the NPROC=1 guard (README "Known issues"); a crashed test is rerun once.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q --durations=15 --reruns 1
+	$(PY) -m pytest -n 2 --dist loadgroup -q --durations=15 --reruns 1
 
 ## Benchmarks against scipy (QuTiP/dynamiqs too if installed: pip install -e ".[bench]")
 bench: $(STAMP)

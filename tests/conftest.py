@@ -1,6 +1,16 @@
 import os
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# Tests spend most of their time compiling small XLA:CPU kernels once. The classic fusion emitters
+# compile faster (threshold + gradient at N = 370: 48 s -> 30 s CPU); float64 results agree with the
+# default emitters to the last digit (threshold and its gradient at N = 370). NOT
+# --xla_backend_optimization_level=0 (48 s -> 22 s): it changes rounding enough to fail
+# test_contract's optimal_interval/dephasing gradient-vs-FD check (1e-4 vs 2e-5). Set here, before
+# JAX creates its CPU client, and inherited by the subprocesses the tests start (CLI, sweep, notebook
+# kernel). Only for tests: users get XLA's defaults. JAXLMG_TEST_XLA_DEFAULTS=1 keeps XLA's defaults.
+_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"
+if os.environ.get("JAXLMG_TEST_XLA_DEFAULTS") != "1":
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FAST_COMPILE).strip()
 
 import jax  # noqa: E402
 
@@ -37,3 +47,16 @@ def lmg_ref():
         return w, v, m, h
 
     return ref
+
+
+# xdist (`make test` runs `-n 2 --dist loadgroup`): the tests of one file share shapes, so they run on one
+# worker and compile their kernels once, not once per worker. The largest file's tests stay spread
+# over the workers (scheduled after the file groups, they balance the two workers' loads).
+_SPREAD_FILES = {"test_contract.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name not in _SPREAD_FILES:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))

@@ -3,8 +3,6 @@
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -35,13 +33,46 @@ def test_outputs_contain_the_table(tmp_path):
     assert {os.path.basename(p) for p in paths} == {"report.md", "report.html", "report.json"}
 
 
+_SECTIONS = {"four_x": "four_x_rows", "lg_full": "lg_full_rows", "lz": "landau_zener_rows",
+             "seed003": "seed003_rows", "asym": "asymptotic_rows"}
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    """One `jaxlmg reproduce --quick` run shared by the end-to-end test and the section tests.
+
+    The command runs in-process through the CLI's own entry point (argument parsing, build, files,
+    exit status), with spies that keep what the build computed: the report (rows and figure data)
+    and each new section's own rows. A subprocess would pay the import and every compilation again
+    (the section tests used to recompute the same sections a second time)."""
+    from jaxlmg import _report, _report_sections as sec
+    from jaxlmg.cli import main
+
+    seen, mp = {}, pytest.MonkeyPatch()
+
+    def spy(key, fn):
+        def wrapped(*a, **k):
+            out = fn(*a, **k)
+            seen[key] = out
+            return out
+
+        return wrapped
+
+    mp.setattr(_report, "build_report", spy("report", _report.build_report))
+    for key, name in _SECTIONS.items():
+        mp.setattr(sec, name, spy(key, getattr(sec, name)))
+    out = tmp_path_factory.mktemp("reproduce") / "rep"
+    try:
+        code = main(["reproduce", "--quick", "--quiet", "--out", str(out)])
+    finally:
+        mp.undo()
+    return code, out, seen
+
+
 @pytest.mark.slow
-def test_reproduce_quick_end_to_end(tmp_path):
-    env = {**os.environ, "JAXLMG_NO_CACHE": "1"}
-    out = tmp_path / "rep"
-    p = subprocess.run([sys.executable, "-m", "jaxlmg", "reproduce", "--quick", "--out", str(out)],
-                       capture_output=True, text=True, env=env, timeout=900)
-    assert p.returncode == 0, p.stderr[-2000:]
+def test_reproduce_quick_end_to_end(reproduced):
+    code, out, _ = reproduced
+    assert code == 0
     rows = {r["quantity"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
     assert rows["ΔE (N=370)"]["status"] == "ok"
     assert rows["N_c exact ΔE = k_BT (Γ/J=0.95)"]["computed"] == 370
@@ -59,30 +90,12 @@ def test_reproduce_quick_end_to_end(tmp_path):
 
 # ---------------------------------------------------------------- new sections (issues 8, 9, 10, 13), quick mode
 
-class _Sections:
-    """Quick-mode report sections, each computed once per module on first use."""
-
-    def __init__(self):
-        self.data, self.rows = {}, {}
-
-    def __getitem__(self, name):
-        if name not in self.rows:
-            from jaxlmg import _report_sections as sec
-            from jaxlmg._report import doublet_table
-
-            if name == "four_x":
-                self.rows[name] = sec.four_x_rows(doublet_table([370], [0.95]), 0, self.data)
-            else:
-                fn = {"lg_full": sec.lg_full_rows, "lz": sec.landau_zener_rows, "seed003": sec.seed003_rows,
-                      "asym": sec.asymptotic_rows}[name]
-                self.rows[name] = fn(self.data, True)
-        return self.rows[name]
-
-
 @pytest.fixture(scope="module")
-def quick_sections():
-    s = _Sections()
-    return s, s.data
+def quick_sections(reproduced):
+    """The new sections' rows (by section) and the figure data of the shared quick run."""
+    code, _, seen = reproduced
+    assert code == 0
+    return {k: seen[k] for k in _SECTIONS}, seen["report"].data
 
 
 def _by_name(rows):
@@ -160,21 +173,18 @@ def test_seed003_and_asymptotic_rows(quick_sections):
 
 
 @pytest.mark.slow
-def test_every_figure_has_a_caption(quick_sections, tmp_path):
-    from jaxlmg._plots import draw_all
-
-    rows, data = quick_sections
-    for name in ("four_x", "lg_full", "lz", "seed003", "asym"):
-        rows[name]
-    data = dict(data)
-    names = draw_all(data, str(tmp_path))
+def test_every_figure_has_a_caption(reproduced):
+    """Every figure the quick run drew exists and has a caption in the markdown and the HTML."""
+    _, out, seen = reproduced
+    data = seen["report"].data
+    names = data["figures"]
     for must in ("fig001_5_landau_zener.png", "fig001_6b_untruncated.png", "fig001_3b_ln_delta_e_large_n.png",
                  "seed003_fig1.png", "seed003_fig4.png"):
         assert must in names
     for n in names:
-        assert (tmp_path / n).exists()
+        assert (out / n).exists()
         assert len(data["captions"].get(n, "")) > 40, n
-    rep = Report(rows=[make_row("x", 1.0, 1.0, "§")], data=dict(data, figures=names))
+    rep = Report(rows=[make_row("x", 1.0, 1.0, "§")], data=dict(data))
     md, ht = to_markdown(rep), to_html(rep)
     for n in names:
         assert data["captions"][n] in md

@@ -19,13 +19,9 @@ GRID_ARGS = ["-N", "8:14:2", "-g", "0.6,0.9", "-q", "doublet"]  # 8 points, N+1 
 def env(tmp_path_factory):
     e = {**os.environ, "JAXLMG_NO_CACHE": "1"}
     e.pop("JAXLMG_CACHE_DIR", None)
-    e.pop("XLA_FLAGS", None)
+    # keep the suite's compile-time flags (tests/conftest.py), drop any device-count override
+    e["XLA_FLAGS"] = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f)
     return e
-
-
-def cli(args, env, **kw):
-    return subprocess.run([sys.executable, "-m", "jaxlmg", *args], capture_output=True, text=True, env=env,
-                          timeout=300, **kw)
 
 
 def load(path):
@@ -71,10 +67,13 @@ def test_in_process_sweep_matches_library(tmp_path):
     assert len(lines) == 5 and lines[0].startswith("index,n_spins,field")
 
 
-def test_resume_after_sigkill_equals_uninterrupted(tmp_path, env):
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path, env, capsys):
+    from jaxlmg.cli import main
+
+    # The reference and the resumed run go through the CLI in-process (this worker has the kernels
+    # compiled already); only the run that is killed needs a process of its own.
     ref = tmp_path / "ref"
-    p = cli(["sweep", *GRID_ARGS, "--chunk", "2", "--out", str(ref), "--quiet"], env)
-    assert p.returncode == 0, p.stderr
+    assert main(["sweep", *GRID_ARGS, "--chunk", "2", "--out", str(ref), "--quiet"]) == 0
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "jaxlmg", "sweep", *GRID_ARGS, "--chunk", "2", "--out", str(out),
                              "--delay", "5", "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -91,9 +90,9 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path, env):
     done = [f for f in os.listdir(chunks) if f.endswith(".npz")]
     assert 1 <= len(done) < 4, "the run must be killed part-way"
     assert not (out / "results.npz").exists()
-    p = cli(["sweep", *GRID_ARGS, "--chunk", "2", "--out", str(out), "--quiet"], env)
-    assert p.returncode == 0, p.stderr
-    assert f"{4 - len(done)} chunks computed, {len(done)} already done" in p.stdout
+    capsys.readouterr()
+    assert main(["sweep", *GRID_ARGS, "--chunk", "2", "--out", str(out), "--quiet"]) == 0
+    assert f"{4 - len(done)} chunks computed, {len(done)} already done" in capsys.readouterr().out
     a, b = load(ref / "results.npz"), load(out / "results.npz")
     assert a.keys() == b.keys()
     assert np.array_equal(a["index"], np.arange(8))
@@ -107,7 +106,7 @@ def test_sharded_over_four_host_devices_and_two_process_merge(tmp_path, env):
     ref = tmp_path / "ref"
     grid = make_grid({"n_spins": "8:14:2", "field": "0.6,0.9", "quantities": "doublet"})
     run_sweep(grid, str(ref), chunk=4, progress_stream=None)
-    env4 = {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env4 = {**env, "XLA_FLAGS": env["XLA_FLAGS"] + " --xla_force_host_platform_device_count=4"}
     code = ("import jax, jaxlmg; from jaxlmg.cli import main; assert len(jax.local_devices()) == 4; "
             f"raise SystemExit(main(['sweep', *{GRID_ARGS!r}, '--chunk', '4', '--out', {str(tmp_path / 'sh')!r}, '--quiet']))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env4, timeout=300)
