@@ -513,8 +513,30 @@ def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential
     return primal, attach
 
 
+def _threshold_traced_coupling(n_spins, field, *, dt, coupling, solve=None, **kw):
+    """A traced coupling J by exact rescaling: H(J, Γ) = J·H(1, Γ/J), so with τ = J·t the
+    master equation at (γφ, Γ, Δt) is the J = 1 one at (γφ/J, Γ/J, J·Δt), hence
+    γφ*(J, Γ, Δt) = J·γφ*(1, Γ/J, J·Δt) (default Δt = π/(3ΔE): J·Δt is the J = 1 default). One compiled
+    kernel serves every J; derivatives in J come from this identity and the dt derivative.
+    Invalid traced J (≤ 0 or not finite) gives NaN + INVALID_INPUT."""
+    j = jnp.asarray(coupling, jnp.float64)
+    bad = ~(jnp.isfinite(j) & (j > 0.0))
+    j = jnp.where(bad, 1.0, j)
+    r = (solve or _threshold)(n_spins, jnp.asarray(field, jnp.float64) / j, dt=None if dt is None else dt * j,
+                              coupling=1.0, **kw)
+    nan = lambda v: jnp.where(bad, jnp.nan, v)
+    return ThresholdResult(
+        dephasing=nan(r.dephasing * j), status=jnp.where(bad, Status.INVALID_INPUT, r.status).astype(jnp.int32),
+        iterations=jnp.where(bad, -1, r.iterations), k3_zero=nan(r.k3_zero), dt=nan(r.dt / j),
+        delta_e=nan(r.delta_e * j), error_estimate=nan(r.error_estimate), residual=nan(r.residual))
+
+
 def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rtol, max_iter, best):
     ensure_x64()
+    if isinstance(coupling, jax.core.Tracer):
+        return _threshold_traced_coupling(n_spins, field, levels=levels, dt=dt, protocol=protocol,
+                                          coupling=coupling, p_excited=p_excited, rtol=rtol,
+                                          max_iter=max_iter, best=best)
     traced_f = isinstance(field, jax.core.Tracer)
     traced_t = isinstance(dt, jax.core.Tracer)
     traced_p = isinstance(p_excited, jax.core.Tracer)
@@ -571,7 +593,7 @@ def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol
         Interval Δt > 0 (ħ/J); default π/(3ΔE) per point. May be traced.
     protocol : {"stationary", "sequential"}
     coupling : float
-        J (energies in units of J).
+        J (energies in units of J). May be traced (exact rescaling γφ*(J, Γ, Δt) = J·γφ*(1, Γ/J, J·Δt)).
     p_excited : float or array
         Initial population of E1, in [0, 1]. May be traced (invalid traced values give
         NaN + INVALID_INPUT).
@@ -596,6 +618,10 @@ def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol
     if _is_full(levels):
         from ._lg_full import threshold_full
 
+        if isinstance(coupling, jax.core.Tracer):
+            return _threshold_traced_coupling(n_spins, field, dt=dt, coupling=coupling, solve=threshold_full,
+                                              protocol=protocol, p_excited=p_excited, rtol=rtol,
+                                              max_iter=max_iter)
         return threshold_full(n_spins, field, dt=dt, protocol=protocol, coupling=coupling, p_excited=p_excited,
                               rtol=rtol, max_iter=max_iter)
     return _threshold(n_spins, field, levels=levels, dt=dt, protocol=protocol, coupling=coupling,

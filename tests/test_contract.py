@@ -154,6 +154,7 @@ ROWS = [
     ("threshold", "field", lambda x: jaxlmg.threshold(N, x, levels=LV).dephasing, G),
     ("threshold", "dt", lambda x: jaxlmg.threshold(N, G, levels=LV, dt=x).dephasing, 1.5),
     ("threshold", "p_excited", lambda x: jaxlmg.threshold(N, G, levels=LV, p_excited=x).dephasing, 0.05),
+    ("threshold", "coupling", lambda x: jaxlmg.threshold(N, G, levels=LV, coupling=x).dephasing, 1.3),
     ("threshold_best_interval", "field", lambda x: jaxlmg.threshold_best_interval(N, x, levels=LV).dephasing, G),
     # _analytic
     ("two_level_k3", "q01_sq", lambda x: jaxlmg.two_level_k3(x, 30.0, 0.1), 0.9),
@@ -451,6 +452,22 @@ def test_threshold_traced_p_excited():
     assert list(np.asarray(r.status)) == [Status.OK, Status.INVALID_INPUT]
     eager = float(jaxlmg.threshold(N, G, levels=LV, p_excited=0.05).dephasing)
     assert abs(float(r.dephasing[0]) - eager) <= 1e-12 * eager and np.isnan(float(r.dephasing[1]))
+
+
+def test_threshold_traced_coupling_matches_concrete_path():
+    """A traced J takes the rescaling path γφ*(J, Δt) = J·γφ*(1, J·Δt); a concrete J builds the
+    spectrum with coupling = J directly: the two must agree (default and explicit Δt), and an
+    invalid traced J is NaN + INVALID_INPUT."""
+    r = jax.vmap(lambda c: jaxlmg.threshold(N, G, levels=LV, coupling=c))(jnp.array([1.3, -1.0]))
+    assert list(np.asarray(r.status)) == [Status.OK, Status.INVALID_INPUT]
+    eager = jaxlmg.threshold(N, G, levels=LV, coupling=1.3)
+    for got, ref in ((r.dephasing[0], eager.dephasing), (r.dt[0], eager.dt), (r.delta_e[0], eager.delta_e)):
+        assert abs(float(got) - float(ref)) <= 1e-9 * abs(float(ref)), (float(got), float(ref))
+    assert np.isnan(float(r.dephasing[1]))
+    t = 0.9 * float(eager.dt)
+    got = float(jax.jit(lambda c: jaxlmg.threshold(N, G, levels=LV, dt=t, coupling=c).dephasing)(1.3))
+    ref = float(jaxlmg.threshold(N, G, levels=LV, dt=t, coupling=1.3).dephasing)
+    assert abs(got - ref) <= 1e-9 * ref, (got, ref)
 
 
 def test_invalid_traced_status():
