@@ -21,11 +21,6 @@ from __future__ import annotations
 import os
 import warnings
 
-#: What :func:`_guard_cpu_threads` did at import: "set", "user" (NPROC given), "late" (JAX's CPU
-#: client existed already, so the guard could not act) or "unneeded" (unaffected jaxlib).
-_CPU_GUARD = "unneeded"
-
-
 def _jaxlib_parallel_lapack() -> bool:
     """Whether this jaxlib has the parallel batched-LAPACK path (0.10.0 and later; the OSS
     switch-off is not in any release we can install, so no upper bound)."""
@@ -60,6 +55,8 @@ def _guard_cpu_threads() -> str:
     return "set"
 
 
+#: What :func:`_guard_cpu_threads` did at import: "set", "user" (NPROC given), "late" (JAX's CPU
+#: client existed already, so the guard could not act) or "unneeded" (unaffected jaxlib).
 _CPU_GUARD = _guard_cpu_threads()
 
 import jax  # noqa: E402
