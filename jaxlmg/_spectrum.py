@@ -78,7 +78,7 @@ class Spectrum(eqx.Module):
     bias: Float[Array, "*S"]
     gaps: Float[Array, "*S k"] = None
     log_delta_e: Float[Array, "*S"] = None
-    coupling: float = eqx.field(static=True, default=1.0)
+    coupling: Float[Array, ""] = 1.0
 
     @property
     def delta_e(self):
@@ -229,12 +229,15 @@ def _full_point(n, field, bias, coupling, dim: int, k: int, method: str):
     return w, v, par, avail, w - w[0], log_de, resolved
 
 
-@functools.partial(jax.jit, static_argnames=("nb", "kb", "k", "kc", "dim", "method", "blocks", "coupling"))
-def _kernel(n, field, bias, *, nb, kb, k, kc, dim, method, blocks, coupling):
+@functools.partial(jax.jit, static_argnames=("nb", "kb", "k", "kc", "dim", "method", "blocks"))
+def _kernel(n, field, bias, coupling, *, nb, kb, k, kc, dim, method, blocks):
     # Invalid values (possible when traced) never reach the solver: NaN + INVALID_INPUT.
-    bad = ~jnp.isfinite(field) | (field < 0) | ~jnp.isfinite(bias)
+    # ``coupling`` is one scalar for the whole call (a runtime value, so it may be traced).
+    bad_c = ~jnp.isfinite(coupling) | (coupling <= 0)
+    bad = ~jnp.isfinite(field) | (field < 0) | ~jnp.isfinite(bias) | bad_c
     f_safe = jnp.where(bad, 0.5, field)
     b_safe = jnp.where(bad, 0.0, bias)
+    coupling = jnp.where(bad_c, 1.0, coupling)
     if blocks:
         f = lambda n_, g_, h_: _blocks_point(n_, g_, coupling, nb, kb, dim, method)
     else:
@@ -327,6 +330,9 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
     bias : float or array
         Longitudinal field h. Exactly 0 (the default) selects the parity-block solver
         and the cancellation-free tunnel splitting.
+    coupling : float
+        J > 0, the energy unit of H (default 1). One scalar per call; may be traced
+        (jit/grad/jvp): an invalid traced value gives NaN with ``Status.INVALID_INPUT``.
     levels : int, optional
         Number of lowest levels, 1 ≤ levels ≤ N+1 for the smallest N of the batch.
         ``delta_e``/``log_delta_e`` are computed for every ``levels`` (also 1).
@@ -397,12 +403,21 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         f_rep = np.broadcast_to(f_arr, shape).reshape(-1)
         b_rep = np.broadcast_to(b_arr, shape).reshape(-1)
     if _is_traced(coupling):
-        raise ValueError("coupling must be a concrete number in spectrum() (a static energy unit: "
-                         "H(Γ, h; J) = J·H(Γ/J, h/J; 1), so pass field/J and scale energies by J, as "
-                         "truncated_operators and k3 do for a traced coupling)")
-    coupling = float(coupling)
-    if not np.isfinite(coupling) or coupling <= 0:
-        raise ValueError(f"coupling must be finite and > 0; got {coupling!r}")
+        coupling = jnp.asarray(coupling, jnp.float64)
+        if coupling.ndim != 0:
+            raise ValueError(f"coupling must be a scalar; got shape {coupling.shape}")
+        # Invalid traced values (NaN, <= 0) give NaN + INVALID_INPUT inside the kernel.
+    else:
+        _reject_bool("coupling", coupling)
+        try:
+            c_arr = np.asarray(coupling, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"coupling must be a finite real number > 0; got {coupling!r}") from None
+        if c_arr.ndim != 0:
+            raise ValueError(f"coupling must be a scalar; got shape {c_arr.shape}")
+        coupling = float(c_arr)
+        if not np.isfinite(coupling) or coupling <= 0:
+            raise ValueError(f"coupling must be a finite real number > 0; got {coupling!r}")
 
     n_b = np.broadcast_to(n_arr, shape).reshape(-1)
     badf = np.broadcast_to(bad, shape).reshape(-1)
@@ -440,8 +455,8 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
             n_sub = np.concatenate([n_sub, n_sub[rep]])
             cat = jnp.concatenate if traced else np.concatenate
             f_sub, b_sub = cat([f_sub, f_sub[rep]]), cat([b_sub, b_sub[rep]])
-        out = _kernel(jnp.asarray(n_sub), f_sub, b_sub, nb=nb, kb=kb, k=k, kc=min(kc, dim_states),
-                      dim=dim_states, method=method, blocks=blocks, coupling=coupling)
+        out = _kernel(jnp.asarray(n_sub), f_sub, b_sub, coupling, nb=nb, kb=kb, k=k, kc=min(kc, dim_states),
+                      dim=dim_states, method=method, blocks=blocks)
         return tuple(a[:m_pts] for a in out)
 
     if bucket:

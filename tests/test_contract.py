@@ -112,6 +112,7 @@ ROWS = [
     ("spectrum", "field", lambda x: _vec(_spec(x).energies, _spec(x).vectors ** 2), G),
     ("tunnel_splitting", "field", lambda x: jaxlmg.tunnel_splitting(N, x)[1], G),
     ("spectrum", "bias", lambda x: _vec(_spec(G, bias=x).energies), 0.01),
+    ("spectrum", "coupling", lambda x: _vec(_spec(G, coupling=x).gaps[1:], _spec(G, coupling=x).log_delta_e), 1.3),
     # _observables
     ("matrix_elements", "field", lambda x: jaxlmg.matrix_elements(_spec(x), "jz") ** 2, G),
     ("matrix_elements", "sgn0", lambda x: jaxlmg.matrix_elements(_spec0(), "q", sgn0=x) ** 2, 0.3),

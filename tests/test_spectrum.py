@@ -127,9 +127,34 @@ def test_small_splitting_is_resolved():
     assert abs(float(f.gap_ratio_20) * float(f.delta_e) - e2) <= 1e-12 * e2
 
 
-def test_traced_coupling_is_a_clear_error():
-    with pytest.raises(ValueError, match="coupling must be a concrete number"):
-        jax.jit(lambda c: jaxlmg.spectrum(6, 0.9, levels=2, coupling=c).energies)(1.3)
+def test_traced_coupling():
+    """coupling may be traced: jit equals the concrete call, H(J, Γ) = J·H(1, Γ/J) holds,
+    the derivative matches a central difference, and invalid traced values are flagged."""
+    ns, fs = np.array([6, 41, 200]), np.array([0.9, 1.3, 0.95])
+    c = 1.3
+    conc = jaxlmg.spectrum(ns, fs, levels=3, coupling=c)
+    traced = jax.jit(lambda x: jaxlmg.spectrum(ns, fs, levels=3, coupling=x))(c)
+    for name in ("energies", "gaps", "log_delta_e"):
+        a, b = np.asarray(getattr(conc, name)), np.asarray(getattr(traced, name))
+        assert np.max(np.abs(a - b) / np.maximum(np.abs(a), 1.0)) <= 1e-13, name
+    assert np.all(np.asarray(traced.status) == Status.OK)
+    assert float(traced.coupling) == c
+    unit = jaxlmg.spectrum(ns, fs / c, levels=3)
+    assert np.max(np.abs(np.asarray(conc.gaps[:, 1:]) / (c * np.asarray(unit.gaps[:, 1:])) - 1.0)) <= 1e-12
+    assert np.max(np.abs(np.asarray(conc.log_delta_e) - np.log(c) - np.asarray(unit.log_delta_e))) <= 1e-12
+
+    def gap2(x):
+        return jaxlmg.spectrum(41, 1.3, levels=3, coupling=x).gaps[2]
+
+    h = 1e-5
+    fd = (float(gap2(c + h)) - float(gap2(c - h))) / (2 * h)
+    assert abs(float(jax.grad(gap2)(c)) - fd) <= 1e-7 * max(abs(fd), 1.0)
+    bad = jax.jit(lambda x: jaxlmg.spectrum(ns, fs, levels=3, coupling=x))(-1.0)
+    assert np.all(np.asarray(bad.status) == Status.INVALID_INPUT)
+    assert np.all(np.isnan(np.asarray(bad.energies)))
+    for v in (0.0, -1.0, float("nan"), "a", True, [1.0, 2.0]):
+        with pytest.raises(ValueError, match="coupling"):
+            jaxlmg.spectrum(6, 0.9, levels=2, coupling=v)
 
 
 def test_concrete_inputs_inside_an_outer_jit():
