@@ -32,10 +32,10 @@ bench-quick: $(STAMP)
 	$(PY) -m benchmarks run --quick
 
 ## jaxlmg's persistent XLA compilation cache (see README, "Compilation cache")
-JAXLMG_CACHE := $(or $(JAXLMG_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/jaxlmg/jax)
+CACHE_PATH := $(or $(JAXLMG_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/jaxlmg/jax)
 
 clean-cache:
-	rm -rf "$(JAXLMG_CACHE)"
+	rm -rf "$(CACHE_PATH)"
 
 clean: clean-cache
 	rm -rf $(VENV) report .pytest_cache .hypothesis

@@ -74,7 +74,8 @@ def run_worker(impl, workload, *, quick, scaling=False, cache_dir=None, pin=True
     """Run one worker; return its result dict plus parent-side measurements."""
     out = Path(tempfile.mkdtemp(prefix=f"jaxlmg-bench-{impl}-"))
     env = dict(os.environ)
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    for k in ("JAX_COMPILATION_CACHE_DIR", "JAXLMG_CACHE_DIR", "JAXLMG_CACHE", "JAXLMG_NO_CACHE"):
+        env.pop(k, None)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if pin:
@@ -82,7 +83,9 @@ def run_worker(impl, workload, *, quick, scaling=False, cache_dir=None, pin=True
     else:
         for k in BLAS_PIN:
             env.pop(k, None)
-    if cache_dir is not None:
+    if cache_dir is None:
+        env["JAXLMG_NO_CACHE"] = "1"  # jaxlmg's default cache (~/.cache) must not leak into a measurement
+    else:
         env["JAX_COMPILATION_CACHE_DIR"] = str(cache_dir)
         env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
         env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"

@@ -9,8 +9,8 @@ exit status 1 ("internal error") means a bug in jaxlmg.
 Output is a table, or strict JSON with ``--json`` (NaN/Infinity become null; every row
 carries a status name such as OK or UNRESOLVED).
 
-JAX's persistent compilation cache is opt-in (see :mod:`jaxlmg._cache`): ``JAXLMG_CACHE=1``
-(``~/.cache/jaxlmg/jax``) or ``JAXLMG_CACHE_DIR=DIR``.
+JAX's persistent compilation cache is on by default (see :mod:`jaxlmg._cache`) in
+``~/.cache/jaxlmg/jax`` (``JAXLMG_CACHE_DIR=DIR`` elsewhere, ``JAXLMG_NO_CACHE=1`` off).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=_example("jaxlmg threshold --n-spins 370 --field 0.95 --levels 5 --units bec",
                                      "jaxlmg reproduce --out report")
                      + "\n\nexit status: 0 ok, 2 user error (one line on stderr), 1 internal error (a bug)."
-                     "\ncompilation cache (opt-in): JAXLMG_CACHE=1 (~/.cache/jaxlmg/jax) or JAXLMG_CACHE_DIR=DIR.")
+                     "\ncompilation cache: ~/.cache/jaxlmg/jax by default; JAXLMG_CACHE_DIR=DIR elsewhere, JAXLMG_NO_CACHE=1 off.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     kw = dict(formatter_class=_Formatter)

@@ -101,8 +101,9 @@ def test_compilation_cache_dir(tmp_path, monkeypatch):
     assert enable_compilation_cache() is None
     monkeypatch.delenv("JAXLMG_NO_CACHE")
     monkeypatch.delenv("JAXLMG_CACHE_DIR", raising=False)
+    monkeypatch.setenv("JAXLMG_CACHE", "0")
+    assert enable_compilation_cache() is None  # JAXLMG_CACHE=0 switches the default off
     monkeypatch.delenv("JAXLMG_CACHE", raising=False)
-    assert enable_compilation_cache() is None  # opt-in: off unless asked for
     monkeypatch.setenv("JAXLMG_CACHE_DIR", str(tmp_path / "c"))
     try:
         assert enable_compilation_cache() == str(tmp_path / "c")
@@ -328,7 +329,7 @@ def test_readme_cli_commands_parse_and_venv_is_activated():
     assert "JAXLMG_NO_CACHE" in text and "JAXLMG_CACHE_DIR" in text and "make clean" in text
 
 
-def test_cache_opt_in_for_python_api_and_lazy_imports(tmp_path):
+def test_cache_default_for_python_api_and_lazy_imports(tmp_path):
     code = ("import sys, jax, jaxlmg, jaxlmg.cli; jaxlmg.cli.build_parser(); import jaxlmg._threshold; "
             "print(jax.config.jax_compilation_cache_dir); "
             "print(sorted(m for m in ('matplotlib', 'scipy', 'jaxlmg._report', 'jaxlmg._plots', "
@@ -337,9 +338,9 @@ def test_cache_opt_in_for_python_api_and_lazy_imports(tmp_path):
             if k not in ("JAX_COMPILATION_CACHE_DIR", "JAXLMG_NO_CACHE", "JAXLMG_CACHE", "JAXLMG_CACHE_DIR")}
     for extra, want in (({"JAXLMG_CACHE_DIR": str(tmp_path / "c")}, str(tmp_path / "c")),
                         ({"JAXLMG_NO_CACHE": "1", "JAXLMG_CACHE": "1"}, "None"),
-                        ({}, "None"),  # opt-in: no cache unless asked for
-                        ({"JAXLMG_CACHE": "1", "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "j")}, str(tmp_path / "j")),
-                        ({"JAXLMG_CACHE": "1", "XDG_CACHE_HOME": str(tmp_path / "x")},
+                        ({"JAXLMG_CACHE": "0", "XDG_CACHE_HOME": str(tmp_path / "x0")}, "None"),
+                        ({"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "j")}, str(tmp_path / "j")),
+                        ({"XDG_CACHE_HOME": str(tmp_path / "x")},  # the default: on, per user
                          str(tmp_path / "x" / "jaxlmg" / "jax"))):
         env = {**base, **extra}
         env.pop("JAXLMG_CACHE_DIR", None) if "JAXLMG_CACHE_DIR" not in extra else None
