@@ -15,11 +15,17 @@ if os.environ.get("JAXLMG_TEST_XLA_DEFAULTS") != "1":
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
-# No persistent XLA cache in tests: jaxlib's cache write crashed an xdist worker (segfault in
-# compilation_cache.put_executable_and_time) when both workers shared one directory.
-os.environ["JAXLMG_NO_CACHE"] = "1"
-os.environ.pop("JAXLMG_CACHE_DIR", None)
+# No persistent XLA cache in tests by default: each run compiles what it checks. With
+# JAXLMG_TEST_CACHE_DIR=DIR the workers and the subprocesses they start share a cache there
+# (duplicate compilations across xdist workers are read back instead).
+_TEST_CACHE = os.environ.get("JAXLMG_TEST_CACHE_DIR")
 os.environ.pop("JAXLMG_CACHE", None)
+if _TEST_CACHE:
+    os.environ["JAXLMG_CACHE_DIR"] = _TEST_CACHE
+    os.environ.pop("JAXLMG_NO_CACHE", None)
+else:
+    os.environ["JAXLMG_NO_CACHE"] = "1"
+    os.environ.pop("JAXLMG_CACHE_DIR", None)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
