@@ -604,6 +604,13 @@ def lowest_eigenpairs_dd(d, e, k: int, n_valid):
     return lam, delta, v
 
 
+def lowest_eigenvalues_dd(d, e, k: int, n_valid):
+    """(lam_hi, lam_lo) of :func:`lowest_eigenpairs_dd` without the vectors (two
+    sweeps for the Rayleigh correction, :func:`rayleigh_delta`)."""
+    lam = fast_lowest(d, e, k, n_valid)
+    return lam, rayleigh_delta(d, e, lam, n_valid)
+
+
 # ----------------------------------------- fast deterministic kernel (Laguerre + certificate)
 #
 # Same contract as :func:`bisect_lowest` (one matrix, vmapped by the caller, bitwise
@@ -806,3 +813,54 @@ def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
     if return_iterations:
         return lam, jnp.stack([it1, it2, it4])
     return lam
+
+
+def rayleigh_delta(d, e, lam, n_valid):
+    """The Rayleigh correction γ_r/‖z‖² of :func:`twisted_pass` (its ``delta``) in two
+    sweeps instead of five: ‖z‖² = 1 + A_r + B_r with the partial sums of squares of the
+    twisted vector's outward products accumulated along the forward and backward pivot
+    recurrences, A_r = (e_{r-1}/qf_{r-1})²(1 + A_{r-1}), B_r = (e_r/qb_{r+1})²(1 + B_{r+1}),
+    so no vector is formed. Not differentiable (callers stop its gradient)."""
+    dt = d.dtype
+    n = d.shape[0]
+    tiny = float(jnp.finfo(dt).tiny)
+    valid = jnp.arange(n) < n_valid
+    k = lam.shape[0]
+    zero1 = jnp.zeros((1,), dt)
+    e2 = e * e
+    pivmin = tiny * jnp.maximum(1.0, jnp.max(e2, initial=0.0))
+    dl = d[:, None] - lam[None, :]
+    e2m = jnp.concatenate([zero1, e2])[:, None]  # coupling to the previous row
+    e2s = jnp.concatenate([e2, zero1])[:, None]  # coupling to the next row
+
+    def fstep(carry, row):
+        qprev, a = carry
+        dli, e2i = row
+        c = e2i / (qprev * qprev)
+        a = jnp.where(e2i == 0, 0.0, c * (1.0 + a))  # A of this row (sum over rows above)
+        q = dli - e2i / qprev
+        q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
+        return (q, a), (q, a)
+
+    init = (jnp.full((k,), jnp.inf, dt), jnp.zeros((k,), dt))
+    _, (qf, a) = lax.scan(fstep, init, (dl, e2m), unroll=_UNROLL_DD)
+    rows = jnp.arange(n, dtype=jnp.int32)
+
+    def bstep(carry, row):
+        qprev, b, best, gr, nr = carry
+        i, dli, e2i, qfi, ai, vi = row
+        c = e2i / (qprev * qprev)
+        b = jnp.where(e2i == 0, 0.0, c * (1.0 + b))
+        q = dli - e2i / qprev
+        q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
+        g = qfi + q - dli
+        ag = jnp.where(vi, jnp.abs(g), jnp.inf)
+        better = ag <= best  # backward sweep: '<=' keeps the first minimum, as argmin
+        return (q, b, jnp.where(better, ag, best), jnp.where(better, g, gr),
+                jnp.where(better, 1.0 + ai + b, nr)), None
+
+    zk = jnp.zeros((k,), dt)
+    init = (jnp.full((k,), jnp.inf, dt), zk, jnp.full((k,), jnp.inf, dt), zk, jnp.ones((k,), dt))
+    (_, _, _, gr, nrm2), _ = lax.scan(bstep, init, (rows, dl, e2s, qf, a, valid), reverse=True,
+                                       unroll=_UNROLL_DD)
+    return gr / nrm2
