@@ -334,7 +334,8 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         Group mixed sizes into a few padded buckets (results equal the unpadded ones).
     solver : {"auto", "bisection", "laguerre", "dense"}
         Tridiagonal eigensolver (see :mod:`jaxlmg._eigen`). "auto": at h = 0 the
-        deterministic bisection kernel (dense ``eigh`` per block above 48 levels); with
+        deterministic Sturm-certified kernel (:func:`jaxlmg._tridiag.fast_lowest`:
+        multisection, Laguerre, count certificate; dense ``eigh`` per block above 48 levels); with
         h ≠ 0 dense for N + 1 ≤ 64 or levels > (N+1)/4, else Laguerre. The choice
         depends only on each point's own N and ``levels``, never on the batch.
 
@@ -472,12 +473,13 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
             gaps[sel], logde[sel] = np.asarray(gi), np.asarray(li)
             v[sel, :dd] = np.asarray(vi)[:, :dd]
 
-    status = xp.where(badf, int(Status.INVALID_INPUT), status)
-    w = xp.where(badf[:, None], np.nan, w)
-    v = xp.where(badf[:, None, None], np.nan, v)
-    gaps = xp.where(badf[:, None], np.nan, gaps)
-    logde = xp.where(badf, np.nan, logde)
-    par = xp.where(badf[:, None], 0, par)
+    if np.any(badf):  # (skipped otherwise: each is a full pass over the (B, N+1, k) vectors)
+        status = xp.where(badf, int(Status.INVALID_INPUT), status)
+        w = xp.where(badf[:, None], np.nan, w)
+        v = xp.where(badf[:, None, None], np.nan, v)
+        gaps = xp.where(badf[:, None], np.nan, gaps)
+        logde = xp.where(badf, np.nan, logde)
+        par = xp.where(badf[:, None], 0, par)
     nn = np.asarray(n_b)
     m = np.arange(d_total, dtype=np.float64)[None, :] - nn[:, None] / 2.0
     mask = (m <= nn[:, None] / 2.0) & ~badf[:, None]

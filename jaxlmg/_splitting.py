@@ -33,7 +33,7 @@ and returned as a logarithm: ``log_delta_e`` is finite far below the float64 und
 The one subtle point is the eigenvalue: ∂ ln x_0/∂λ is the imaginary-time barrier
 traversal ≈ 30/J at N = 1e5, Γ/J = 0.99, and a float64 eigenvalue carries ½ ulp
 ≈ 7e-12 of representation error there, which alone would give 2e-10 relative error.
-Each eigenvalue is therefore kept as an unevaluated sum hi + lo (bisection, then the
+Each eigenvalue is therefore kept as an unevaluated sum hi + lo (Sturm-certified, then the
 twisted Rayleigh correction γ_r/‖z‖²; :func:`jaxlmg._eigen.eigenvalues_dd`), and
 the amplitudes are evaluated at the shift (d − hi) − lo.
 
