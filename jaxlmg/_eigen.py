@@ -122,18 +122,17 @@ def _jvp_core(d, e, w, v, dd, de, k):
 def eigenvalues_dd(d, e, k: int, n_valid):
     """Lowest ``k`` eigenvalues of the first ``n_valid`` rows of (d, e) as
     ``(w_hi, w_lo)``: eigenvalue = w_hi + w_lo to far below one ulp of w_hi
-    (deterministic bisection + twisted Rayleigh correction, see
-    :func:`jaxlmg._tridiag.lowest_eigenpairs_dd`).
+    (deterministic Sturm-certified Laguerre + twisted Rayleigh correction, see
+    :func:`jaxlmg._tridiag.lowest_eigenvalues_dd`).
 
     Rows ``>= n_valid`` must be decoupled and lie above the spectrum; the result is
     bitwise independent of their number. Tangents: Hellmann–Feynman dλ = vᵀ dT v for
     ``w_hi`` (v from a twisted factorisation), zero for ``w_lo``. Eigenvectors: use
     :func:`jaxlmg._tridiag.twisted_pass` at (w_hi, w_lo) (differentiable as it is).
     """
-    from ._tridiag import lowest_eigenpairs_dd
+    from ._tridiag import lowest_eigenvalues_dd
 
-    w_hi, w_lo, _ = lowest_eigenpairs_dd(d, e, k, n_valid)
-    return w_hi, w_lo
+    return lowest_eigenvalues_dd(d, e, k, n_valid)
 
 
 @eigenvalues_dd.defjvp

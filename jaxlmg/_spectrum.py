@@ -172,26 +172,7 @@ def _blocks_point(n, field, coupling, nb: int, kb: int, dim: int, method: str):
     split, log_split, herring = herring_splittings(kappa, ~odd_n, u_e, u_o, lf_e, sf_e, lf_o, sf_o,
                                                    we_hi, we_lo, wo_hi, wo_lo)
 
-    # Map block vectors to the Dicke basis: index of +m is n/2 + m, of -m is n/2 - m.
-    def embed(u, mv, valid, sign):
-        ip = jnp.round(nf / 2.0 + mv).astype(jnp.int32)
-        im = jnp.round(nf / 2.0 - mv).astype(jnp.int32)
-        centre = mv == 0
-        wp = jnp.where(centre, 1.0, 1.0 / jnp.sqrt(2.0))
-        wm = jnp.where(centre, 0.0, sign / jnp.sqrt(2.0))
-        wp = jnp.where(valid, wp, 0.0)
-        wm = jnp.where(valid, wm, 0.0)
-        ip = jnp.where(valid, ip, 0)
-        im = jnp.where(valid, im, 0)
-        full = jnp.zeros((dim, u.shape[1]), u.dtype)
-        full = full.at[ip].add(u * wp[:, None])
-        full = full.at[im].add(u * wm[:, None])
-        return full
-
-    v_e = embed(u_e, m_even, valid_e, 1.0)
-    v_o = embed(u_o, m_odd, valid_o, -1.0)
     w = jnp.concatenate([we_hi + we_lo, wo_hi + wo_lo])
-    v = jnp.concatenate([v_e, v_o], axis=1)
     par = jnp.concatenate([jnp.ones(kb, jnp.int32), -jnp.ones(kb, jnp.int32)])
     # Gaps to the even ground state: same block from hi + lo; odd partners via Herring.
     g_e = (we_hi - we_hi[0]) + (we_lo - we_lo[0])
@@ -201,11 +182,27 @@ def _blocks_point(n, field, coupling, nb: int, kb: int, dim: int, method: str):
     avail = jnp.concatenate([jnp.arange(kb) < size_even, jnp.arange(kb) < size_odd])
     w_sort = jnp.where(avail, w, jnp.inf)
     order = jnp.argsort(w_sort, stable=True)
+    # Block vectors in the Dicke basis (index i ↔ m = i − N/2), as a gather of the block
+    # rows |m| (even N: even block b = |m|, odd block b = |m| − 1; odd N: b = |m| − ½)
+    # with weights 1/√2 (1 at m = 0 of the even block) and the sign of m in the odd block.
+    u_sel = jnp.concatenate([u_e, u_o], axis=1)[:, order]
+    par_sel = par[order]
+    mi = jnp.arange(dim, dtype=jnp.float64) - nf / 2.0
+    am = jnp.abs(mi)
+    inside = jnp.arange(dim) <= n
+    b_e = jnp.where(odd_n, am - 0.5, am)
+    b_o = jnp.where(odd_n, am - 0.5, am - 1.0)
+    rows_e = jnp.where(inside, jnp.round(b_e), 0).astype(jnp.int32)
+    rows_o = jnp.where(inside & (mi != 0), jnp.round(b_o), 0).astype(jnp.int32)
+    r2 = 1.0 / jnp.sqrt(2.0)
+    wgt_e = jnp.where(inside, jnp.where(mi == 0, 1.0, r2), 0.0)
+    wgt_o = jnp.where(inside & (mi != 0), jnp.where(mi < 0, -r2, r2), 0.0)
+    v = jnp.where(par_sel[None, :] == 1, u_sel[rows_e] * wgt_e[:, None], u_sel[rows_o] * wgt_o[:, None])
     scale = jnp.maximum(s_e, s_o)
     plain_ok = split[0] >= UNRESOLVED_FACTOR * _EPS * scale
     resolved = herring[0] | plain_ok | (field == 0.0)
     log_de = log_split[0]
-    return w[order], v[:, order], par[order], avail[order], gaps[order], log_de, resolved
+    return w[order], v, par_sel, avail[order], gaps[order], log_de, resolved
 
 
 def _full_point(n, field, bias, coupling, dim: int, k: int, method: str):
@@ -343,7 +340,8 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         Group mixed sizes into a few padded buckets (results equal the unpadded ones).
     solver : {"auto", "bisection", "laguerre", "dense"}
         Tridiagonal eigensolver (see :mod:`jaxlmg._eigen`). "auto": at h = 0 the
-        deterministic bisection kernel (dense ``eigh`` per block above 48 levels); with
+        deterministic Sturm-certified kernel (:func:`jaxlmg._tridiag.fast_lowest`:
+        multisection, Laguerre, count certificate; dense ``eigh`` per block above 48 levels); with
         h ≠ 0 dense for N + 1 ≤ 64 or levels > (N+1)/4, else Laguerre. The choice
         depends only on each point's own N and ``levels``, never on the batch.
 
@@ -490,12 +488,13 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
             gaps[sel], logde[sel] = np.asarray(gi), np.asarray(li)
             v[sel, :dd] = np.asarray(vi)[:, :dd]
 
-    status = xp.where(badf, int(Status.INVALID_INPUT), status)
-    w = xp.where(badf[:, None], np.nan, w)
-    v = xp.where(badf[:, None, None], np.nan, v)
-    gaps = xp.where(badf[:, None], np.nan, gaps)
-    logde = xp.where(badf, np.nan, logde)
-    par = xp.where(badf[:, None], 0, par)
+    if np.any(badf):  # (skipped otherwise: each is a full pass over the (B, N+1, k) vectors)
+        status = xp.where(badf, int(Status.INVALID_INPUT), status)
+        w = xp.where(badf[:, None], np.nan, w)
+        v = xp.where(badf[:, None, None], np.nan, v)
+        gaps = xp.where(badf[:, None], np.nan, gaps)
+        logde = xp.where(badf, np.nan, logde)
+        par = xp.where(badf[:, None], 0, par)
     nn = np.asarray(n_b)
     m = np.arange(d_total, dtype=np.float64)[None, :] - nn[:, None] / 2.0
     mask = (m <= nn[:, None] / 2.0) & ~badf[:, None]

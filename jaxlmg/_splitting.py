@@ -33,7 +33,7 @@ and returned as a logarithm: ``log_delta_e`` is finite far below the float64 und
 The one subtle point is the eigenvalue: ∂ ln x_0/∂λ is the imaginary-time barrier
 traversal ≈ 30/J at N = 1e5, Γ/J = 0.99, and a float64 eigenvalue carries ½ ulp
 ≈ 7e-12 of representation error there, which alone would give 2e-10 relative error.
-Each eigenvalue is therefore kept as an unevaluated sum hi + lo (bisection, then the
+Each eigenvalue is therefore kept as an unevaluated sum hi + lo (Sturm-certified, then the
 twisted Rayleigh correction γ_r/‖z‖²; :func:`jaxlmg._eigen.eigenvalues_dd`), and
 the amplitudes are evaluated at the shift (d − hi) − lo.
 
@@ -90,9 +90,10 @@ def herring_splittings(kappa, shift_odd_rows: bool, u_e, u_o, lf_e, sf_e, lf_o, 
         The splitting, its logarithm (−inf where exactly 0, NaN where ≤ 0), and whether
         the Herring formula (relative accuracy) was used rather than the difference.
     """
-    ov_odd = _seqsum(u_e * u_o)
-    ov_even = _seqsum(u_e[1:] * u_o[:-1])
-    ov = jnp.where(shift_odd_rows, ov_even, ov_odd)
+    # One sequential sum: for even N the odd block's row b is the even block's row b + 1
+    # (a leading exact zero term leaves the association, hence the bits, unchanged).
+    u_o_aligned = jnp.where(shift_odd_rows, jnp.concatenate([jnp.zeros_like(u_o[:1]), u_o[:-1]]), u_o)
+    ov = _seqsum(u_e * u_o_aligned)
     pos = kappa > 0
     lk = jnp.log(jnp.where(pos, kappa, 1.0))
     aov = jnp.abs(ov)
