@@ -64,6 +64,9 @@ from ._status import Status
 from ._validate import check_choice, check_levels, check_n_spins, check_real
 
 PROTOCOLS = ("stationary", "sequential")
+#: Truncations with ``levels`` at or above this are propagated by the splitting engine
+#: (:mod:`jaxlmg._lg_split`); below it by the dense expm of the parity sectors.
+SPLIT_LEVELS = 20
 
 _EPS = float(np.finfo(np.float64).eps)
 #: The direct propagator is trusted while eps·γφ·Δt·‖Jz‖² is below this: odd sector only
@@ -429,7 +432,13 @@ def correlators(dephasing, n_spins, field, *, levels: int | str | None = 5, dt=N
     t_s = jnp.where(run, bc(tt), 1.0)
     p_s = jnp.where(run, bc(p), 0.0)
     shape2, args = _broadcast_ops(e_s, jzm, qm, g_s, t_s, p_s)
-    c12, c23, c13, trusted = (o.reshape(shape2) for o in _corr_batch(*args, protocol == "sequential"))
+    if lv >= SPLIT_LEVELS:  # large truncations: splitting engine instead of the dense expm
+        from ._lg_split import correlators_split
+
+        out = correlators_split(*args, protocol == "sequential")
+    else:
+        out = _corr_batch(*args, protocol == "sequential")
+    c12, c23, c13, trusted = (o.reshape(shape2) for o in out)
     st = jnp.where(run & ~trusted, INACCURATE, st).astype(jnp.int32)
     ok = st == Status.OK
     nan = lambda a: jnp.where(ok, a, jnp.nan)
