@@ -1,5 +1,8 @@
 r"""Dephasing thresholds γφ* with K3(γφ*) = 1 (seed 001 Eq. 24, Remark 14).
 
+Truncations with ``levels`` ≥ ``_leggett_garg.SPLIT_LEVELS`` run on the splitting engine
+(:mod:`jaxlmg._lg_split`); what follows describes the dense path below it.
+
 Safeguarded Newton on f(γ) = K3(γ) - 1, one evaluation of (f, df/dγ) per iteration
 (df/dγ by forward-mode autodiff through the odd-sector propagator exp((A + γD)Δt);
 A and D are built once per point):
@@ -605,6 +608,9 @@ def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol
     levels : int, None or "full"
         Truncation n ∈ [2, N+1] (static); None or "full": the whole Dicke space
         (:func:`jaxlmg._lg_full.threshold_full`, matrix-free engine; differentiable in field and dt).
+        n ≥ ``SPLIT_LEVELS`` (20) runs the same search and checks on the splitting engine
+        (:mod:`jaxlmg._lg_split`: Newton on a cheap K3, chord polish on the accurate one;
+        ``error_estimate`` then includes its Richardson estimate) instead of dense expm's.
     dt : float or array, optional
         Interval Δt > 0 (ħ/J); default π/(3ΔE) per point. May be traced.
     protocol : {"stationary", "sequential"}
