@@ -156,6 +156,13 @@ def _corr_point(e, jz, q, g, t, p, n0: int, sequential: bool):
     return out + (trusted, err)
 
 
+@jax.jit(static_argnames=("sequential",))
+def _zeno_used(e, jz, g, t, sequential):
+    from ._leggett_garg import _regime
+
+    return jax.vmap(lambda *a: _regime(*a, sequential)[0])(e, jz, g, t)
+
+
 @jax.jit(static_argnames=("n0", "sequential"))
 def _corr_batch(e, jz, q, g, t, p, n0, sequential):
     return jax.vmap(lambda *a: _corr_point(*a, n0, sequential))(e, jz, q, g, t, p)
@@ -177,10 +184,13 @@ def correlators_split(e, jz, q, g, t, p, sequential: bool):
         return c12, c23, c13, ok, jnp.zeros_like(c12)
 
     def start(e_, jz_, q_, g_, t_, p_):
-        # the Strang estimate reaches 1e-9 once γφ·h·max σ² ≲ 2 (measured at N = 40, n = 20)
+        # the Strang estimate reaches 1e-9 once γφ·h·max σ² ≲ 2 (measured at N = 40, n = 20);
+        # points in the Zeno regime are not propagated (their kernel output is the elimination)
         s2 = np.max(np.abs(np.linalg.eigvalsh(jz_)), axis=-1) ** 2
         need = np.ceil(np.log2(np.maximum(g_ * t_ * s2 / STIFF_STEP, 1.0)))
-        return np.where(np.isfinite(need), 2.0 ** np.minimum(need, 30), 2.0**30).astype(np.int64)
+        n0 = np.where(np.isfinite(need), 2.0 ** np.minimum(need, 30), 2.0**30).astype(np.int64)
+        zeno = np.asarray(_zeno_used(jnp.asarray(e_), jnp.asarray(jz_), jnp.asarray(g_), jnp.asarray(t_), sequential))
+        return np.where(zeno, 1, n0)
 
     accepted = lambda o: ~(o[4] > SPLIT_TOL)
     c12, c23, c13, trusted, _ = _run_buckets(kernel, (e, jz, q, g, t, p), accepted, 5, fallback=dense, start=start)
