@@ -412,7 +412,7 @@ def correlators(dephasing, n_spins, field, *, levels: int | str | None = 5, dt=N
 
     ``levels`` ≥ ``SPLIT_LEVELS`` (20) propagates the truncated model with the splitting engine
     (:mod:`jaxlmg._lg_split`: same operators, statuses and Zeno switch; Richardson estimate
-    ≤ 1e-9; under jit/vmap n₀ = 64 Strang steps and ``INACCURATE`` where the estimate is
+    ≤ 1e-9; under jit/vmap n₀ = 256 Strang steps and ``INACCURATE`` where the estimate is
     larger; eager calls choose the steps per point and fall back to the dense propagator for
     very strongly dephased points).
 

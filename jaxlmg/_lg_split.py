@@ -47,7 +47,7 @@ from .dynamics._propagate import SplitModel, step_bucket
 #: Accepted Richardson estimate per correlator (absolute).
 SPLIT_TOL = 1e-9
 #: n₀ under jit/vmap (no concrete Δt to choose from); estimate checked in-graph.
-TRACED_STEPS = 64
+TRACED_STEPS = 256
 _MAX_STEPS = 4096
 #: Initial n₀ of a K3 point is at least γφ·Δt·max σ²/STIFF_STEP (σ: singular values of the
 #: truncated (Jz)_eo): with a larger Strang step the estimate does not reach SPLIT_TOL.
