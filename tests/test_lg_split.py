@@ -86,7 +86,7 @@ def test_routed_threshold_equals_dense_at_crossover(dense, protocol):
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["stationary", "sequential"])
 def test_routed_threshold_equals_dense_30_levels(dense, protocol):
-    _thr_agree(dense, 30, protocol, dt=40.0)
+    _thr_agree(dense, 30, protocol)
 
 
 def test_routed_k3_gradients_match_finite_differences():
@@ -142,3 +142,16 @@ def test_routed_invalid_input():
     # Γ = 0: the default Δt is infinite
     r = jaxlmg.correlators(0.01, N, 0.0, levels=LV)
     assert int(r.status) == Status.INVALID_INPUT and np.isnan(float(r.k3))
+
+
+@pytest.mark.slow
+def test_routed_threshold_jit_and_vmap():
+    """Under jit/vmap the routed threshold uses n₀ = TRACED_STEPS: same root as the eager call
+    (to its tolerance), invalid traced input → NaN + INVALID_INPUT."""
+    eager = jaxlmg.threshold(N, F, levels=LV)
+    jitted = jax.jit(lambda f: jaxlmg.threshold(N, f, levels=LV))(F)
+    assert int(jitted.status) == int(eager.status) == Status.OK
+    assert abs(float(jitted.dephasing) / float(eager.dephasing) - 1.0) <= 1e-9
+    r = jax.vmap(lambda f: jaxlmg.threshold(N, f, levels=LV))(jnp.array([F, -1.0]))
+    assert np.asarray(r.status).tolist() == [Status.OK, Status.INVALID_INPUT]
+    assert abs(float(r.dephasing[0]) / float(eager.dephasing) - 1.0) <= 1e-9 and np.isnan(float(r.dephasing[1]))
