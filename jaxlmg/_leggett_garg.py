@@ -25,7 +25,9 @@ Routing by ``levels``: for n < ``SPLIT_LEVELS`` (20) the sectors are propagated 
 Richardson error estimate ≤ 1e-9 per correlator). Everything else (spectrum, validation,
 statuses, the Zeno switch below) is shared; the two agree to ~1e-11 at n = 20–40. The
 crossover was measured at N = 370 (K3 equally fast at n = 12–16, the splitting 4-10× faster
-from n = 20 on; n = 60: K3 ~0.05 s instead of 7-16 s, threshold ~0.1 s instead of ~100 s).
+from n = 20 on; n = 60 warm: K3 0.1–0.8 s, threshold ≈ 1.5 s CPU instead of 7–16 s and ~100 s;
+benchmarks/results/w5_full). Under ``jit``/``vmap`` the step count of the routed path is
+fixed (``_lg_split.TRACED_STEPS``) and points needing more steps come back NaN/INACCURATE.
 
 Accuracy, limits and statuses
 -----------------------------
