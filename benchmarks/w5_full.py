@@ -1,12 +1,14 @@
 """W5-full: untruncated Leggett–Garg on the whole Dicke space (issue 8) — timings, peers, convergence.
 
-Standalone:  python benchmarks/w5_full.py [--parts timing,peers,convergence,gap] [--out DIR]
+Standalone:  python benchmarks/w5_full.py [--parts timing,timing_fresh,peers,convergence,gap] [--out DIR]
 
-* timing: jaxlmg K3 (N = 370, Γ/J = 0.95, γφ = 0.05 s⁻¹, full 371 levels, both protocols), the
-  full-space threshold (both protocols), and the n = 60 K3 + threshold on the same engine
-  (``levels=60``), each cold (first call: XLA compilation + run) and warm (run only);
-  compile ≈ cold - warm. Wall and process-CPU seconds (one XLA thread: CPU ≈ the time on an
-  idle core, wall depends on the machine's load, recorded with each part).
+* timing: public ``jaxlmg.k3``/``jaxlmg.threshold`` at N = 370, Γ/J = 0.95, γφ = 0.05 s⁻¹: full 371
+  levels (``levels=None``) and n = 60 (``levels=60``, routed to the splitting engine,
+  ``jaxlmg._lg_split``), both protocols, each cold (first call in the process: XLA compilation +
+  run) and warm (second call); compile ≈ cold - warm. Wall and process-CPU seconds (one XLA
+  thread: CPU ≈ the time on an idle core, wall depends on the machine's load, recorded).
+* timing_fresh: the same calls, each in a fresh interpreter (whole-process wall and CPU:
+  start-up, imports, compilation, run).
 * peers: in the same run, the tuned scipy peer (``benchmarks/peers/scipy_full.py``:
   ``expm_multiply`` on the sparse parity-sector Liouvillians, brentq threshold) and QuTiP
   (``mesolve`` on the full Liouvillian, atol 1e-12/rtol 1e-10) — K3 at N = 370 (QuTiP only where
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jaxlmg  # noqa: E402
 from jaxlmg import BEC  # noqa: E402
-from jaxlmg._lg_full import correlators_full, threshold_full, truncation_convergence  # noqa: E402
+from jaxlmg._lg_full import truncation_convergence  # noqa: E402
 
 N0, FIELD = 370, 0.95
 GAMMA = BEC.rate_to_natural(0.05)
@@ -55,21 +57,57 @@ def _cold_warm(fn):
 
 
 def _thr(n, prot, levels=None):
-    r = threshold_full(n, FIELD, protocol=prot, levels=levels)
+    r = jaxlmg.threshold(n, FIELD, protocol=prot, levels=levels)
     return dict(value=float(r.dephasing), value_per_s=float(BEC.rate_to_per_s(r.dephasing)), status=int(r.status),
                 iterations=int(r.iterations), error_estimate=float(r.error_estimate), residual=float(r.residual))
 
 
+def _k3(prot, levels=None):
+    return float(jaxlmg.k3(GAMMA, N0, FIELD, protocol=prot, levels=levels))
+
+
+#: What the timing part measures (public API: levels=None is the full space, levels=60 is routed
+#: to the splitting engine, jaxlmg._lg_split): name -> zero-argument call.
+TIMED = {
+    "k3_full_stationary": lambda: _k3("stationary"),
+    "k3_full_sequential": lambda: _k3("sequential"),
+    "threshold_full_stationary": lambda: _thr(N0, "stationary"),
+    "threshold_full_sequential": lambda: _thr(N0, "sequential"),
+    "k3_n60_stationary": lambda: _k3("stationary", 60),
+    "k3_n60_sequential": lambda: _k3("sequential", 60),
+    "threshold_n60_stationary": lambda: _thr(N0, "stationary", 60),
+    "threshold_n60_sequential": lambda: _thr(N0, "sequential", 60),
+    "n60_k3_plus_threshold_stationary": lambda: (_k3("stationary", 60), _thr(N0, "stationary", 60)["value_per_s"]),
+}
+
+
 def timing() -> dict:
+    """Cold (first call in this process: compile + run) and warm (second call) of each TIMED entry."""
     res = {}
-    for prot in ("stationary", "sequential"):
-        v, t = _cold_warm(lambda: float(correlators_full(GAMMA, N0, FIELD, protocol=prot).k3))
-        res[f"k3_full_{prot}"] = dict(value=v, **t)
-        v, t = _cold_warm(lambda: _thr(N0, prot))
-        res[f"threshold_full_{prot}"] = dict(**v, **t)
-    f60 = lambda: (float(correlators_full(GAMMA, N0, FIELD, levels=60).k3), _thr(N0, "stationary", 60)["value_per_s"])
-    v, t = _cold_warm(f60)
-    res["n60_k3_plus_threshold_stationary"] = dict(k3=v[0], threshold_per_s=v[1], **t)
+    for name, fn in TIMED.items():
+        v, t = _cold_warm(fn)
+        res[name] = dict(value=v, **t)
+    return res
+
+
+def timing_fresh() -> dict:
+    """Each TIMED entry in a fresh interpreter: whole-process wall and CPU seconds (interpreter start,
+    imports, XLA compilation, run), as a user's one-off script would take it."""
+    import resource
+    import subprocess
+
+    res = {}
+    for name in TIMED:
+        code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+                f"import w5_full; print(repr(w5_full.TIMED[{name!r}]()))")
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        res[name] = dict(value=out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-300:],
+                         process_wall_s=wall, process_cpu_s=cpu, load=os.getloadavg()[0])
     return res
 
 
@@ -136,7 +174,7 @@ def peers() -> dict:
     pr, setup, setup_cpu = _timed(lambda: FullLG(nk, FIELD))
     out[f"scipy_setup_N{nk}"] = dict(wall_s=setup, cpu_s=setup_cpu)
     for prot in ("stationary", "sequential"):
-        jv, jt = _cold_warm(lambda: float(correlators_full(GAMMA, nk, FIELD, protocol=prot).k3))
+        jv, jt = _cold_warm(lambda: float(jaxlmg.k3(GAMMA, nk, FIELD, protocol=prot, levels=None)))
         sv, st, sc = _timed(lambda: pr.k3(GAMMA, prot))
         out[f"k3_N{nk}_{prot}"] = dict(jaxlmg=jv, scipy=sv, diff=sv - jv, jaxlmg_times=jt, scipy_wall_s=st,
                                       scipy_cpu_s=sc, ratio_scipy_over_jaxlmg_warm_cpu=sc / jt["warm_cpu_s"],
@@ -199,7 +237,7 @@ def gap() -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="timing,peers,convergence,gap")
+    ap.add_argument("--parts", default="timing,timing_fresh,peers,convergence,gap")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "w5_full"))
     ap.add_argument("--peer-n", type=int, default=N_PEER_K3, help="N of the K3 peer comparison (default 370)")
     ap.add_argument("--qutip-budget", type=float, default=QUTIP_BUDGET_S, help="seconds per QuTiP call")

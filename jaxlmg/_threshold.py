@@ -1,5 +1,8 @@
 r"""Dephasing thresholds γφ* with K3(γφ*) = 1 (seed 001 Eq. 24, Remark 14).
 
+Truncations with ``levels`` ≥ ``_leggett_garg.SPLIT_LEVELS`` run on the splitting engine
+(:mod:`jaxlmg._lg_split`); what follows describes the dense path below it.
+
 Safeguarded Newton on f(γ) = K3(γ) - 1, one evaluation of (f, df/dγ) per iteration
 (df/dγ by forward-mode autodiff through the odd-sector propagator exp((A + γD)Δt);
 A and D are built once per point):
@@ -46,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from . import _leggett_garg as _lg
 from ._config import ensure_x64
 from ._leggett_garg import (PROTOCOLS, _direct_point, _instrument0, _populations, _readout, _validate_common, k3_point,
                             optimal_dt_point)
@@ -457,9 +461,18 @@ def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential
     traced) p_excited separately, so the root's derivative in p comes from the implicit
     function theorem, dγ*/dp = -(∂K3/∂p)/(∂K3/∂γ), never from differentiating the search."""
 
+    split = (not best) and levels >= _lg.SPLIT_LEVELS  # large truncations: splitting engine
+    steps = {}  # per-point step counts of the split path (set by primal, used by the JVP)
+
     def primal(field, dt):
         gaps, gerr, jzm, qm, t, status = _operators(n_flat, field, dt, levels, coupling, default)
-        if best:
+        if split:
+            from ._lg_split import solve_split
+
+            g, st, it, k0, err, resid, n0 = solve_split(gaps, gerr, jzm, qm, t, p_flat, rtol, max_iter, default,
+                                                        sequential)
+            steps["n0"] = n0
+        elif best:
             g, st, it, k0, resid = _best_batch(gaps, jzm, qm, t, p_flat, rtol, max_iter, sequential)
             err = jnp.full_like(g, jnp.nan)
             resid = jnp.where(st == Status.OK, resid, jnp.nan)
@@ -480,6 +493,12 @@ def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential
         gaps, _, jzm, qm, t, _ = _operators(n_flat, fld, dt, levels, coupling, default)
         if best:
             return _best_k3_batch(gaps, jzm, qm, gam, p, sequential)
+        if split:
+            from ._lg_split import TRACED_STEPS, k3_split_at
+
+            n0 = steps["n0"]
+            n0 = np.asarray(n0).astype(np.int64) if not isinstance(n0, jax.core.Tracer) else TRACED_STEPS
+            return k3_split_at(gaps, jzm, qm, gam, t, p, n0, sequential)
         return jax.vmap(lambda *a: k3_point(*a, sequential=sequential))(gaps, jzm, qm, gam, t, p)
 
     @jax.custom_jvp
@@ -589,6 +608,9 @@ def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol
     levels : int, None or "full"
         Truncation n ∈ [2, N+1] (static); None or "full": the whole Dicke space
         (:func:`jaxlmg._lg_full.threshold_full`, matrix-free engine; differentiable in field and dt).
+        n ≥ ``SPLIT_LEVELS`` (20) runs the same search and checks on the splitting engine
+        (:mod:`jaxlmg._lg_split`: Newton on a cheap K3, chord polish on the accurate one;
+        ``error_estimate`` then includes its Richardson estimate) instead of dense expm's.
     dt : float or array, optional
         Interval Δt > 0 (ħ/J); default π/(3ΔE) per point. May be traced.
     protocol : {"stationary", "sequential"}
