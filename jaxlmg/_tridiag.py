@@ -487,7 +487,7 @@ def bisect_lowest(d, e, k: int, n_valid):
             q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
             return q, jnp.where(q < 0, 1, 0)
 
-        _, c = lax.scan(step, jnp.full((k,), jnp.inf, dt), (d, e2p), unroll=4)
+        _, c = lax.scan(step, jnp.full((k,), jnp.inf, dt), (d, e2p), unroll=1)
         return jnp.sum(c, axis=0)  # integer sum: exact in any order
 
     lo0 = jnp.full((k,), gl - slack)
@@ -643,7 +643,7 @@ def _sturm_count(d, e2p, x, pivmin):
         return (q, c + jnp.where(q < 0, 1, 0)), None
 
     init = (jnp.full(x.shape, jnp.inf, d.dtype), jnp.zeros(x.shape, jnp.int32))
-    (_, c), _ = lax.scan(step, init, (d, e2p), unroll=4)
+    (_, c), _ = lax.scan(step, init, (d, e2p), unroll=1)
     return c
 
 
@@ -667,7 +667,7 @@ def _laguerre_sweep_masked(d, e2p, valid, x, pivmin):
         return (inv, r, s, g + jnp.where(vi, r, 0.0), h + jnp.where(vi, r * r - s, 0.0), cnt), None
 
     init = (z, z, z, z, z, jnp.zeros(x.shape, jnp.int32))
-    (_, _, _, g, h, cnt), _ = lax.scan(step, init, (d, e2p, valid), unroll=4)
+    (_, _, _, g, h, cnt), _ = lax.scan(step, init, (d, e2p, valid), unroll=1)
     return cnt, g, h
 
 
