@@ -305,7 +305,14 @@ _SINGLE = {"on": False}
 def _point(name, static, fn, *args) -> dict:
     """One point. A query of exactly one point goes through a serialised, cached kernel
     (see jaxlmg._cache.exported_call); N is a constant of that program, so lists (several
-    N) call the library directly, which shares compiled kernels between N of one size bucket."""
+    N) call the library directly, which shares compiled kernels between N of one size bucket.
+    K3 and thresholds with ``levels >= SPLIT_LEVELS`` are called directly too: their splitting
+    engine picks its step count per point, which a traced (exported) program cannot do."""
+    if name in ("k3", "threshold"):
+        from ._leggett_garg import SPLIT_LEVELS
+
+        if static.get("levels", 0) >= SPLIT_LEVELS:
+            return fn(*args)
     if _SINGLE["on"]:
         from ._cache import exported_call
 
