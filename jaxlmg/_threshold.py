@@ -505,27 +505,36 @@ def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential
     def attach(field, dt, p, g):
         return g
 
+    def slopes(field, dt, p, gs, need_f: bool, need_t: bool, need_p: bool):
+        """-(∂K3/∂x)/(∂K3/∂γ) at the roots for x = field, dt, p (those that carry a tangent).
+        Lanes are independent: a unit tangent on every lane gives each lane's partial."""
+        found = jnp.isfinite(gs)
+        gs = jnp.where(found, gs, 0.0)
+        one = lambda x: jnp.ones_like(x)
+        _, b = jax.jvp(lambda g_: k3_at(field, dt, g_, p), (gs,), (one(gs),))
+        ratio = lambda a: jnp.where(found, -a / b, jnp.nan)
+        zero = jnp.zeros_like(gs)
+        sf = ratio(jax.jvp(lambda f_: k3_at(f_, dt, gs, p), (field,), (one(field),))[1]) if need_f else zero
+        st = ratio(jax.jvp(lambda t_: k3_at(field, t_, gs, p), (dt,), (one(dt),))[1]) if need_t else zero
+        sp = ratio(jax.jvp(lambda p_: k3_at(field, dt, gs, p_), (p,), (one(p),))[1]) if need_p else zero
+        return sf, st, sp
+
+    # One compiled program for the implicit-function partials: eager jax.grad/vmap of a threshold
+    # would otherwise dispatch (and compile) every operation of the spectrum and K3 one by one.
+    slopes_jit = jax.jit(slopes, static_argnames=("need_f", "need_t", "need_p"))
+
     def _jvp(primals, tangents):
         field, dt, p, g = primals
         fdot, tdot, pdot, _ = tangents
         field, dt, p, g = (jax.lax.stop_gradient(a) for a in (field, dt, p, g))
-        gs = jnp.where(jnp.isfinite(g), g, 0.0)
-        found = jnp.isfinite(g)
-        # Lanes are independent: a unit tangent on every lane gives each lane's partial.
-        _, b = jax.jvp(lambda g_: k3_at(field, dt, g_, p), (gs,), (jnp.ones_like(gs),))
-
-        def implicit(k3_of, x, xdot):
-            """-(∂K3/∂x)/(∂K3/∂γ)·ẋ, skipped (zero) where x carries no tangent."""
-            if type(xdot) is jax.custom_derivatives.SymbolicZero:
-                return 0.0
-            _, a = jax.jvp(k3_of, (x,), (jnp.ones_like(x),))
-            return jax.lax.stop_gradient(jnp.where(found, -a / b, jnp.nan)) * xdot
-
-        out = implicit(lambda f_: k3_at(f_, dt, gs, p), field, fdot)
-        if not default:
-            out = out + implicit(lambda t_: k3_at(field, t_, gs, p), dt, tdot)
-        out = out + implicit(lambda p_: k3_at(field, dt, gs, p_), p, pdot)
-        return g, out + jnp.zeros_like(g)
+        has = lambda x: type(x) is not jax.custom_derivatives.SymbolicZero
+        need_f, need_t, need_p = has(fdot), (not default) and has(tdot), has(pdot)
+        sf, st, sp = slopes_jit(field, dt, p, g, need_f=need_f, need_t=need_t, need_p=need_p)
+        out = jnp.zeros_like(g)
+        for need, s, xdot in ((need_f, sf, fdot), (need_t, st, tdot), (need_p, sp, pdot)):
+            if need:
+                out = out + jax.lax.stop_gradient(s) * xdot
+        return g, out
 
     attach.defjvp(_jvp, symbolic_zeros=True)
 
