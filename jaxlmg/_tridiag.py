@@ -462,6 +462,20 @@ def _valid_bounds(d, e, n_valid):
     return valid, gl, gu, scale
 
 
+def _sturm_setup(d, e, n_valid):
+    """Shared set-up of the Sturm kernels: valid-row mask, Gershgorin bounds and scale,
+    e², e² shifted by one row (``e2p[0] = 0``), the pivot floor and the bracket slack."""
+    dt = d.dtype
+    eps = float(jnp.finfo(dt).eps)
+    tiny = float(jnp.finfo(dt).tiny)
+    valid, gl, gu, scale = _valid_bounds(d, e, n_valid)
+    e2 = e * e
+    pivmin = tiny * jnp.maximum(1.0, jnp.max(e2, initial=0.0))
+    slack = 2.1 * n_valid.astype(dt) * eps * scale + 4.2 * pivmin
+    e2p = jnp.concatenate([jnp.zeros((1,), dt), e2])
+    return valid, gl, gu, scale, e2, e2p, pivmin, slack
+
+
 def bisect_lowest(d, e, k: int, n_valid):
     """Lowest ``k`` eigenvalues of the tridiagonal (d, e) restricted to its first
     ``n_valid`` rows, by Sturm bisection run to (relative) float64 resolution.
@@ -471,13 +485,7 @@ def bisect_lowest(d, e, k: int, n_valid):
     """
     dt = d.dtype
     eps = float(jnp.finfo(dt).eps)
-    tiny = float(jnp.finfo(dt).tiny)
-    valid, gl, gu, scale = _valid_bounds(d, e, n_valid)
-    e2 = e * e
-    pivmin = tiny * jnp.maximum(1.0, jnp.max(e2, initial=0.0))
-    nv = n_valid.astype(dt)
-    slack = 2.1 * nv * eps * scale + 4.2 * pivmin
-    e2p = jnp.concatenate([jnp.zeros((1,), dt), e2])
+    _, gl, gu, scale, _, e2p, pivmin, slack = _sturm_setup(d, e, n_valid)
     idx = jnp.arange(k)
 
     def count(x):
@@ -696,12 +704,8 @@ def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
     n = d.shape[0]
     eps = float(jnp.finfo(dt).eps)
     tiny = float(jnp.finfo(dt).tiny)
-    valid, gl, gu, scale = _valid_bounds(d, e, n_valid)
-    e2 = e * e
-    pivmin = tiny * jnp.maximum(1.0, jnp.max(e2, initial=0.0))
     nv = n_valid.astype(dt)
-    slack = 2.1 * nv * eps * scale + 4.2 * pivmin
-    e2p = jnp.concatenate([jnp.zeros((1,), dt), e2])
+    valid, gl, gu, scale, _, e2p, pivmin, slack = _sturm_setup(d, e, n_valid)
     idx = jnp.arange(k)
     active = idx < n_valid
     floor = 1e-3 * scale
