@@ -21,6 +21,8 @@ def main(argv=None):
                    help="JAX persistent-cache modes to run jaxlmg with, in order (default cold,warm)")
     r.add_argument("--cache-dir", default=None,
                    help="persistent JAX cache folder to use (and keep) instead of a fresh temporary one")
+    r.add_argument("--timeout", type=float, default=1800.0,
+                   help="seconds one worker process may run before it is killed and its row marked error (default 1800)")
     r.add_argument("--no-scaling", action="store_true", help="skip the W2/W3 scaling curves")
     a = p.parse_args(argv)
     if a.cmd == "run":
@@ -33,7 +35,7 @@ def main(argv=None):
         from .harness import run
 
         rep = run(ws, peers, a.out, quick=a.quick, cache_modes=tuple(x for x in a.cache.split(",") if x),
-                  scaling=not a.no_scaling, cache_root=a.cache_dir)
+                  scaling=not a.no_scaling, cache_root=a.cache_dir, timeout=a.timeout)
         errors = [(w, r.get("label")) for w, e in rep["workloads"].items() for r in e["rows"]
                   if r.get("impl") == "jaxlmg" and r.get("status") == "error"]
         return 1 if errors else 0

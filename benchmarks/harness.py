@@ -190,7 +190,8 @@ def nan_count(arrays: dict, workload: str) -> int:
 
 
 # ------------------------------------------------------------------------ main driver
-def run(workloads, peers, out_dir, quick=False, cache_modes=("cold", "warm"), scaling=True, log=print, cache_root=None):
+def run(workloads, peers, out_dir, quick=False, cache_modes=("cold", "warm"), scaling=True, log=print, cache_root=None,
+        timeout=1800.0):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
@@ -209,7 +210,7 @@ def run(workloads, peers, out_dir, quick=False, cache_modes=("cold", "warm"), sc
             ref = None
             cache = cache_root / w
             for mode in cache_modes:
-                res, arr = run_worker("jaxlmg", w, quick=quick, cache_dir=cache, pin=False)
+                res, arr = run_worker("jaxlmg", w, quick=quick, cache_dir=cache, pin=False, timeout=timeout)
                 res["label"] = f"jaxlmg ({res.get('jax_cache', mode)} cache)"
                 res["cache_mode"] = mode
                 rows.append(res)
@@ -221,7 +222,7 @@ def run(workloads, peers, out_dir, quick=False, cache_modes=("cold", "warm"), sc
                     res["nan_points"] = nan_count(arr, w)
                 log(_line(res))
             for peer in peers:
-                res, arr = run_worker(peer, w, quick=quick, pin=True)
+                res, arr = run_worker(peer, w, quick=quick, pin=True, timeout=timeout)
                 res["label"] = PEER_LABEL.get(peer, peer)
                 if res.get("status") == "ok":
                     res["nan_points"] = nan_count(arr, w)
@@ -242,7 +243,8 @@ def run(workloads, peers, out_dir, quick=False, cache_modes=("cold", "warm"), sc
                 report["scaling"][w] = {}
                 for impl in ["jaxlmg"] + [p for p in peers if p in ("scipy", "scipy_tuned")]:
                     res, _ = run_worker(impl, w, quick=quick, scaling=True, pin=impl != "jaxlmg",
-                                        cache_dir=cache_root / f"scaling-{w}" if impl == "jaxlmg" else None)
+                                        cache_dir=cache_root / f"scaling-{w}" if impl == "jaxlmg" else None,
+                                        timeout=timeout)
                     report["scaling"][w][impl] = dict(status=res.get("status"), rows=res.get("scaling"),
                                                       note=res.get("note"))
                     log(f"   scaling {w} {impl}: {res.get('status')} {res.get('note', '')}")

@@ -30,7 +30,8 @@ Batches: concrete (non-traced) calls sort the lanes by ‖Ω‖·Δt (which sets
 squarings of each propagator, ~1 to > 40 across a W3 map, and under ``vmap`` every lane
 runs as many as the slowest of its batch) and solve them in groups of 256 (smaller calls:
 16 or 64; one point: 1), padded with copies of a member, so a few compiled shapes serve
-every map. Inside a group the loop runs in chunks of evaluations and regroups the lanes
+every map (on a GPU groups of up to 65536 lanes: there the cost is per launch, not per
+lane). Inside a group the loop runs in chunks of evaluations and regroups the lanes
 that are still iterating into a smaller batch. A point's answer depends only on its own
 inputs. Cost per Newton evaluation: one Padé-13 + s squarings of the 2⌈n/2⌉⌊n/2⌋-square
 odd-sector generator, primal and tangent in one forward pass (3 matrix products per
@@ -395,7 +396,14 @@ def _best_k3_batch(gaps, jz, q, g, p, sequential):
 _finish_jit = jax.jit(_finish, static_argnames=("default", "sequential"))
 
 #: Lanes per group of a concrete call (groups of similar squaring count, see _solve_grouped).
+#: On a CPU 256 lanes already fill the cores; a GPU is latency-bound on 12×12 matrices until
+#: tens of thousands of lanes run at once, so there a group is as large as the batch (≤ 65536).
 _GROUP = 256
+_GROUP_ACCELERATOR = 65536
+
+
+def _group_size() -> int:
+    return _GROUP if jax.default_backend() == "cpu" else _GROUP_ACCELERATOR
 
 
 def _solve_all(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequential, regroup):
@@ -419,7 +427,7 @@ def _solve_grouped(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequentia
         return _solve_all(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequential, True)
     key = np.asarray(t) * np.abs(np.asarray(gaps[:, -1]))
     order = np.argsort(np.where(np.isfinite(key), key, np.inf), kind="stable")
-    grp = min(_bucket(size), _GROUP)
+    grp = min(_bucket(size), _group_size())
     n_grp = -(-size // grp)
     order = np.concatenate([order, np.full(n_grp * grp - size, order[-1])])
     args = (gaps, gerr, jzm, qm, t, p)

@@ -9,7 +9,14 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # JAX creates its CPU client, and inherited by the subprocesses the tests start (CLI, sweep, notebook
 # kernel). Only for tests: users get XLA's defaults. JAXLMG_TEST_XLA_DEFAULTS=1 keeps XLA's defaults.
 _FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"
-if os.environ.get("JAXLMG_TEST_XLA_DEFAULTS") != "1":
+# jaxlib 0.11 removed the flag, and XLA aborts the process on an unknown flag: set it only where it exists.
+def _jaxlib_minor():
+    from jaxlib import version as _v
+
+    return tuple(int(x) for x in _v.__version__.split(".")[:2])
+
+
+if os.environ.get("JAXLMG_TEST_XLA_DEFAULTS") != "1" and _jaxlib_minor() <= (0, 10):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FAST_COMPILE).strip()
 
 import jax  # noqa: E402

@@ -64,7 +64,7 @@ def test_batch_independence_subsets_permutations(grid_result, rnd, size):
 def test_sorted_groups_match_grid(grid_result, monkeypatch):
     """Concrete calls solve lanes sorted by ‖Ω‖Δt in fixed-size groups (padded with copies):
     with 16-lane groups, 40 shuffled points span three groups and must reproduce the grid."""
-    monkeypatch.setattr(T, "_GROUP", 16)
+    monkeypatch.setattr(T, "_group_size", lambda: 16)
     idx = np.random.default_rng(3).permutation(_GRID_N.size)[:40]
     _same(threshold(_GRID_N[idx], _GRID_F[idx], levels=_LEVELS), grid_result, idx)
 
