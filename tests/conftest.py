@@ -1,23 +1,35 @@
 import os
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-# Tests spend most of their time compiling small XLA:CPU kernels once. The classic fusion emitters
-# compile faster (threshold + gradient at N = 370: 48 s -> 30 s CPU); float64 results agree with the
-# default emitters to the last digit (threshold and its gradient at N = 370). NOT
-# --xla_backend_optimization_level=0 (48 s -> 22 s): it changes rounding enough to fail
-# test_contract's optimal_interval/dephasing gradient-vs-FD check (1e-4 vs 2e-5). Set here, before
-# JAX creates its CPU client, and inherited by the subprocesses the tests start (CLI, sweep, notebook
-# kernel). Only for tests: users get XLA's defaults. JAXLMG_TEST_XLA_DEFAULTS=1 keeps XLA's defaults.
-_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"
-# jaxlib 0.11 removed the flag, and XLA aborts the process on an unknown flag: set it only where it exists.
+# Tests spend most of their time compiling small XLA:CPU kernels once, so they compile with cheaper
+# settings than users get (JAXLMG_TEST_XLA_DEFAULTS=1 keeps XLA's defaults):
+# - --xla_backend_optimization_level=0 (LLVM -O0): full suite 1171 s -> 741 s wall on 2 cores, the
+#   untruncated-K3 report section 78 s -> 41 s (2026-11-30). Results differ from -O2 in the last bits only.
+#   Two tests were sensitive to that, for reasons of their own: test_contract's finite differences were
+#   too fine for an optimiser's output (noise ~3e-10/2e-7; now a 4th-order stencil, h = 1e-4·|x|), and
+#   bitwise batch invariance of _tridiag.fast_lowest holds for -O2 code but not -O0 code
+#   (test_tridiag checks it bitwise in a subprocess with XLA's defaults, to 2 ulp here).
+# - --xla_cpu_use_fusion_emitters=false (jaxlib <= 0.10 only: 0.11 removed the flag, and XLA aborts on an
+#   unknown flag): the classic fusion emitters compile faster (threshold + gradient at N = 370: 48 s ->
+#   30 s CPU).
+# Set here, before JAX creates its CPU client, and inherited by the subprocesses the tests start (CLI,
+# sweep, notebook kernel). Only for tests: users get XLA's defaults.
+_FAST_COMPILE = "--xla_backend_optimization_level=0"
+_CLASSIC_EMITTERS = "--xla_cpu_use_fusion_emitters=false"
+
+
 def _jaxlib_minor():
     from jaxlib import version as _v
 
     return tuple(int(x) for x in _v.__version__.split(".")[:2])
 
 
-if os.environ.get("JAXLMG_TEST_XLA_DEFAULTS") != "1" and _jaxlib_minor() <= (0, 10):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FAST_COMPILE).strip()
+#: Whether this process compiles with the tests' fast settings (tests that depend on XLA's default
+#: code generation read this).
+FAST_COMPILE = os.environ.get("JAXLMG_TEST_XLA_DEFAULTS") != "1"
+if FAST_COMPILE:
+    _flags = [_FAST_COMPILE] + ([_CLASSIC_EMITTERS] if _jaxlib_minor() <= (0, 10) else [])
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")] + _flags).strip()
 
 import jax  # noqa: E402
 
