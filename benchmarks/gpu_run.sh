@@ -30,7 +30,7 @@ timeout "${THR_S:-140}" python3 -m benchmarks.throughput --points "${THR_POINTS:
   --out "$OUT/throughput-gpu.json" >> "$LOG" 2>&1; echo "rc=$?" >> "$LOG"
 # 2. W2, W3, W4 against the tuned scipy peer (on this machine's CPU), one harness run each.
 for w in W2 W3 W4; do
-  lim_var="${w}_S"; lim=${!lim_var:-$(case $w in W2) echo 100;; W3) echo 110;; *) echo 90;; esac)}
+  lim_var="${w}_S"; declare -A dflt=([W2]=100 [W3]=110 [W4]=90); lim=${!lim_var:-${dflt[$w]}}
   step "bench $w (limit $lim s)"
   timeout "$lim" python3 -m benchmarks run --workload "$w" --peers scipy_tuned --no-scaling --cache cold \
     --timeout $((lim - 10)) ${BENCH_FLAGS:-} --out "$OUT/${w,,}" >> "$LOG" 2>&1; echo "rc=$?" >> "$LOG"

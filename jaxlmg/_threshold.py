@@ -414,13 +414,13 @@ def _solve_all(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequential, r
 
 
 def _solve_grouped(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequential):
-    """Concrete calls: lanes sorted by ‖Ω‖·Δt and solved in groups of ``_GROUP``.
+    """Concrete calls: lanes sorted by ‖Ω‖·Δt and solved in groups of ``_group_size()``.
 
     Under ``vmap`` every lane of a batch runs as many squarings of its propagator as the
     lane with the largest ‖(A + γD)Δt‖ (≈ (E_{n-1} - E_0)·Δt = π(E_{n-1} - E_0)/(3ΔE),
     from ~10 to > 100 squarings across a W3 map): grouping lanes of similar ‖Ω‖·Δt cuts
-    that idle work, and fixed group sizes (1, 16, 64 or ``_GROUP``, padded with copies of
-    a member) keep the number of compiled shapes small. Lanes never interact, so a point's
+    that idle work, and fixed group sizes (1, or a power of 4 from 16 up to ``_group_size()``,
+    padded with copies of a member) keep the number of compiled shapes small. Lanes never interact, so a point's
     answer does not depend on its group."""
     size = int(gaps.shape[0])
     if size <= 1:

@@ -23,12 +23,14 @@ def _jaxlib_minor():
     return tuple(int(x) for x in _v.__version__.split(".")[:2])
 
 
+#: XLA_FLAGS as given to the test run, before the settings below (for subprocesses that want XLA's defaults).
+USER_XLA_FLAGS = os.environ.get("XLA_FLAGS", "")
 _DEFAULTS = os.environ.get("JAXLMG_TEST_XLA_DEFAULTS") == "1"
 #: Whether this process compiles with LLVM -O0 (opt-in, JAXLMG_TEST_O0=1).
 O0 = not _DEFAULTS and os.environ.get("JAXLMG_TEST_O0") == "1"
 if not _DEFAULTS:
     _flags = ([_O0] if O0 else []) + ([_CLASSIC_EMITTERS] if _jaxlib_minor() <= (0, 10) else [])
-    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")] + _flags).strip()
+    os.environ["XLA_FLAGS"] = " ".join([USER_XLA_FLAGS] + _flags).strip()
 
 import jax  # noqa: E402
 

@@ -8,7 +8,7 @@ import scipy.linalg as sl
 from hypothesis import given, settings, strategies as st
 
 import jaxlmg  # noqa: F401  (x64)
-from conftest import O0
+from conftest import O0, USER_XLA_FLAGS
 from jaxlmg._model import lmg_tridiagonal
 from jaxlmg._tridiag import lowest_eigenpairs, lowest_eigenpairs_batched
 
@@ -299,10 +299,7 @@ def test_fast_lowest_bitwise_with_xla_defaults():
     import subprocess
     import sys
 
-    env = dict(os.environ, JAXLMG_TEST_XLA_DEFAULTS="1")
-    env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
-                                if f.split("=")[0] not in ("--xla_backend_optimization_level",
-                                                           "--xla_cpu_use_fusion_emitters"))
+    env = dict(os.environ, JAXLMG_TEST_XLA_DEFAULTS="1", XLA_FLAGS=USER_XLA_FLAGS)
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         f"{__file__}::test_fast_lowest_certified_padding_and_batch_invariant"],
                        env=env, capture_output=True, text=True, timeout=900)
