@@ -428,6 +428,50 @@ def _single(k, max_iter, d, e):
     return _single_fn(k, max_iter)(d, e)
 
 
+# ------------------------------------------------------------ lanes-minor layout
+#
+#  Layout ("lanes-minor"). The kernel is written for a batch of B matrices stored with
+# the matrix axis LAST: rows (n, B), lanes (k, B), per-matrix scalars (B,). Plain vmap
+# of a one-matrix kernel would put the batch axis first, so every scan carry would be
+# (B, k) with a contiguous inner axis of only k ≈ 3-10 lanes, which XLA:CPU does not
+# vectorise (and each row's d_i is broadcast along it): a Sturm sweep then costs
+# ≈ 1.2-1.5 ns per row and lane against 0.58 ns with (k, B) carries (measured, B = 489,
+# n = 1024, k = 10). The one-matrix entry points are ``custom_vmap`` functions whose
+# vmap rule folds every new batch axis (parity blocks, points, user batches) into the
+# trailing matrix axis, once, outside the loops. Matrices never mix: every operation
+# is elementwise along B or a reduction over rows or lanes of one matrix, and the
+# while loops freeze a matrix as soon as its own condition fails (what vmap of a
+# while loop does), so a matrix's bits do not depend on its batch.
+
+
+def _fold_rule(fn):
+    """vmap rule of a lanes-minor kernel: fold the new axis into the trailing axis B."""
+
+    def rule(axis_size, in_batched, *args):
+        flat = []
+        for a, b in zip(args, in_batched):
+            a = a if b else jnp.broadcast_to(a, (axis_size,) + a.shape)
+            a = jnp.moveaxis(a, 0, -2)  # (..., A, B)
+            flat.append(a.reshape(a.shape[:-2] + (axis_size * a.shape[-1],)))
+        outs = fn(*flat)
+
+        def unfold(o):
+            o = o.reshape(o.shape[:-1] + (axis_size, o.shape[-1] // axis_size))
+            return jnp.moveaxis(o, -2, 0)
+
+        return tuple(unfold(o) for o in outs), tuple(True for _ in outs)
+
+    return rule
+
+
+def _lanes_minor(fn):
+    """``custom_vmap`` version of a lanes-minor kernel ``fn`` (tuple output, every
+    argument with the matrix axis last): vmap folds into that axis."""
+    f = jax.custom_batching.custom_vmap(fn)
+    f.def_vmap(_fold_rule(f))
+    return f
+
+
 # ------------------------------------------------------- deterministic bisection kernel
 #
 # A second, single-matrix kernel (vmapped by the caller) whose result for a matrix is
@@ -523,8 +567,9 @@ def bisect_lowest(d, e, k: int, n_valid):
     return lo + 0.5 * (hi - lo)
 
 
-def twisted_pass(d, e, lam_hi, lam_lo, n_valid):
-    """Twisted factorisation of T − (lam_hi + lam_lo) for each of the k shifts.
+def _twisted_plain(d, e, lam_hi, lam_lo, n_valid):
+    """Twisted factorisation of T − (lam_hi + lam_lo) for each of the k shifts (one
+    matrix, plain ``jnp``: the reference and the differentiable form of :func:`twisted_pass`).
 
     Returns ``v`` (n, k) normalised eigenvector approximations (component sum >= 0,
     zero on rows >= n_valid), ``delta`` (k,) the Rayleigh correction γ_r/‖z‖²
@@ -603,6 +648,123 @@ def twisted_pass(d, e, lam_hi, lam_lo, n_valid):
     return v * s, delta, log_first, sign_first, r
 
 
+def _twisted_minor(d, e, lam_hi, lam_lo, n_valid):
+    """Lanes-minor :func:`twisted_pass`: d (n, B), e (n-1, B), lam_hi, lam_lo (k, B),
+    n_valid (B,) -> v (n, k, B), delta, log_first, sign_first, r (k, B). The same
+    arithmetic as :func:`_twisted_plain` in five scans: the twist index is tracked in
+    the backward pivot sweep, and the downward product, the norm, the component sum
+    and the log-product of the first component share one forward sweep."""
+    dt = d.dtype
+    n, nbat = d.shape
+    tiny = float(jnp.finfo(dt).tiny)
+    rows = jnp.arange(n, dtype=jnp.int32)
+    valid = rows[:, None] < n_valid[None, :]
+    zrow = jnp.zeros((1, nbat), dt)
+    ep = jnp.concatenate([e, zrow])  # coupling i, i+1
+    em = jnp.concatenate([zrow, e])  # coupling i-1, i
+    e2 = e * e
+    pm = (tiny * jnp.maximum(1.0, jnp.max(e2, axis=0, initial=0.0)))[None, :]
+    e2m = jnp.concatenate([zrow, e2])
+    e2s = jnp.concatenate([e2, zrow])
+    inf = jnp.full(lam_hi.shape, jnp.inf, dt)
+
+    def dl_of(di):
+        return (di[None, :] - lam_hi) - lam_lo
+
+    def fstep(qprev, row):
+        di, e2i = row
+        q = dl_of(di) - e2i[None, :] / qprev
+        q = jnp.where(jnp.abs(q) < pm, -pm, q)
+        return q, q
+
+    _, qf = lax.scan(fstep, inf, (d, e2m), unroll=_UNROLL_DD)
+
+    # Backward pivots; twist index r = first argmin over the valid rows of |γ_i|,
+    # γ_i = qf_i + qb_i − (d_i − λ) (backward sweep: '<=' keeps the first minimum).
+    def bstep(carry, row):
+        qprev, best, r, gr = carry
+        i, di, e2i, qfi, vi = row
+        dli = dl_of(di)
+        q = dli - e2i[None, :] / qprev
+        q = jnp.where(jnp.abs(q) < pm, -pm, q)
+        g = qfi + q - dli
+        ag = jnp.where(vi[None, :], jnp.abs(g), jnp.inf)
+        better = ag <= best
+        return (q, jnp.where(better, ag, best), jnp.where(better, i, r), jnp.where(better, g, gr)), q
+
+    init = (inf, inf, jnp.zeros(lam_hi.shape, jnp.int32), jnp.zeros_like(lam_hi))
+    (_, _, r, gr), qb = lax.scan(bstep, init, (rows, d, e2s, qf, valid), reverse=True, unroll=_UNROLL_DD)
+
+    def up(carry, row):
+        i, ei, qi = row
+        z = jnp.where(i == r, 1.0, jnp.where(i < r, (-ei[None, :] / qi) * carry, 0.0))
+        return z, z
+
+    zk = jnp.zeros_like(lam_hi)
+    _, zu = lax.scan(up, zk, (rows, ep, qf), reverse=True, unroll=_UNROLL_DD)
+    two = 2.0 ** 500
+
+    def down(carry, row):
+        zprev, nrm2, mant, expo, neg = carry
+        i, emi, qbi, zui, epi, qfi, vi = row
+        zd = jnp.where(i == r, 1.0, jnp.where(i > r, (-emi[None, :] / qbi) * zprev, 0.0))
+        z = jnp.where(i == r, 1.0, zui + zd)
+        z = jnp.where(vi[None, :], z, 0.0)
+        z2 = z * z
+        # log|z_0| = Σ_{i<r} log|e_i/qf_i|: running product with exact power-of-two rescaling.
+        act = i < r
+        ratio = jnp.where(act, jnp.abs(epi[None, :] / jnp.where(act, qfi, 1.0)), 1.0)
+        mant = mant * ratio
+        small = mant < 1.0 / two
+        big = mant > two
+        mant = jnp.where(small, mant * two, jnp.where(big, mant / two, mant))
+        expo = expo + jnp.where(small, -1, jnp.where(big, 1, 0))
+        neg = neg + jnp.where(act & ((-epi[None, :] / jnp.where(act, qfi, 1.0)) < 0), 1, 0)
+        return (zd, nrm2 + z2, mant, expo, neg), z
+
+    izk = jnp.zeros(lam_hi.shape, jnp.int32)
+    init = (zk, zk, jnp.ones_like(lam_hi), izk, izk)
+    (_, nrm2, mant, expo, neg), z = lax.scan(down, init, (rows, em, qb, zu, ep, qf, valid), unroll=_UNROLL_DD)
+    delta = gr / nrm2
+    log_first = jnp.log(mant) + expo.astype(dt) * np.log(two) - 0.5 * jnp.log(nrm2)
+    sq = jnp.sqrt(nrm2)
+    vsum = lax.scan(lambda c, zi: (c + zi / sq, None), zk, z, unroll=_UNROLL_DD)[0]
+    s = jnp.where(vsum < 0, -1.0, 1.0)
+    sign_first = jnp.where(neg % 2 == 1, -1.0, 1.0) * s
+    return (z / sq) * s, delta, log_first, sign_first, r
+
+
+_twisted_lanes = _lanes_minor(_twisted_minor)
+
+
+@jax.custom_jvp
+def twisted_pass(d, e, lam_hi, lam_lo, n_valid):
+    """Twisted factorisation of T − (lam_hi + lam_lo) for each of the k shifts.
+
+    Returns ``v`` (n, k) normalised eigenvector approximations (component sum >= 0,
+    zero on rows >= n_valid), ``delta`` (k,) the Rayleigh correction γ_r/‖z‖²
+    (so lam_hi + lam_lo + delta is the eigenvalue to second order), ``log_first`` and
+    ``sign_first`` (k,) the logarithm and sign of the normalised first component v_0,
+    computed as a product of pivot ratios without underflow (relative accuracy even
+    far below 1e-308), and ``r`` the twist index.
+
+    Values come from the lanes-minor kernel :func:`_twisted_minor` (vmap folds into
+    its matrix axis); derivatives (forward and reverse) from the plain-``jnp``
+    :func:`_twisted_plain`, the same arithmetic differentiated by JAX.
+    """
+    n_valid = jnp.asarray(n_valid, jnp.int32)
+    out = _twisted_lanes(d[:, None], e[:, None], lam_hi[:, None], lam_lo[:, None], n_valid[None])
+    v, rest = out[0][:, :, 0], out[1:]
+    return (v,) + tuple(o[:, 0] for o in rest)
+
+
+@twisted_pass.defjvp
+def _twisted_pass_jvp(primals, tangents):
+    out = twisted_pass(*primals)
+    _, t_out = jax.jvp(_twisted_plain, primals, tangents)
+    return out, t_out
+
+
 def lowest_eigenpairs_dd(d, e, k: int, n_valid):
     """Deterministic lowest-k eigenpairs: (lam_hi, lam_lo, v) with lam_hi + lam_lo the
     eigenvalues (see :func:`fast_lowest`, :func:`twisted_pass`). Not differentiable
@@ -624,7 +786,7 @@ def lowest_eigenvalues_dd(d, e, k: int, n_valid):
 #
 # Same contract as :func:`bisect_lowest` (one matrix, vmapped by the caller, bitwise
 # independent of padding rows and of batch neighbours) at about a third of its cost
-# (LMG blocks: ~7 count sweeps + 4-5 Laguerre sweeps, each ≈ 4 count sweeps, + 1
+# (LMG blocks: ~6 count sweeps + ~4 Laguerre sweeps, each ≈ 2 count sweeps, + 1
 # certificate sweep, against 55-60 count sweeps):
 # 1. multisection with Sturm counts shared between the k lanes until each bracket
 #    isolates its eigenvalue and is no wider than twice the mean level spacing;
@@ -641,13 +803,15 @@ def lowest_eigenvalues_dd(d, e, k: int, n_valid):
 # with count(lo) ≤ i < count(hi) for the computed Sturm counts; result (lo + hi)/2.
 
 
-def _sturm_count(d, e2p, x, pivmin):
-    """Sturm counts (int32) of the shifts x (m,): the number of pivots < 0."""
+def _count_minor(d, e2p, x, pivmin):
+    """Sturm counts (int32, (m, B)) of the shifts x (m, B): the number of pivots < 0."""
+    pm = pivmin[None, :]
+
     def step(carry, row):
         q, c = carry
         di, ei2 = row
-        q = (di - x) - ei2 / q
-        q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
+        q = (di[None, :] - x) - ei2[None, :] / q
+        q = jnp.where(jnp.abs(q) < pm, -pm, q)
         return (q, c + jnp.where(q < 0, 1, 0)), None
 
     init = (jnp.full(x.shape, jnp.inf, d.dtype), jnp.zeros(x.shape, jnp.int32))
@@ -655,23 +819,25 @@ def _sturm_count(d, e2p, x, pivmin):
     return c
 
 
-def _laguerre_sweep_masked(d, e2p, valid, x, pivmin):
-    """count, g = p'/p, h = g² − p''/p of the valid leading block at shifts x (k,)."""
+def _laguerre_minor(d, e2p, valid, x, pivmin):
+    """count, g = p'/p, h = g² − p''/p of the valid leading rows at shifts x (k, B)."""
     z = jnp.zeros_like(x)
+    pm = pivmin[None, :]
 
     def step(carry, row):
         inv, r, s, g, h, cnt = carry
         di, e2, vi = row
-        t = e2 * inv
-        q = (di - x) - t
+        t = e2[None, :] * inv
+        q = (di[None, :] - x) - t
         qp = t * r - 1.0
         qpp = t * (s - 2.0 * r * r)
-        small = jnp.abs(q) < pivmin
-        q = jnp.where(small, -pivmin, q)
+        small = jnp.abs(q) < pm
+        q = jnp.where(small, -pm, q)
         cnt = cnt + jnp.where(q < 0, 1, 0)
         inv = 1.0 / q
         r = jnp.where(small, jnp.nan, qp * inv)
         s = qpp * inv
+        vi = vi[None, :]
         return (inv, r, s, g + jnp.where(vi, r, 0.0), h + jnp.where(vi, r * r - s, 0.0), cnt), None
 
     init = (z, z, z, z, z, jnp.zeros(x.shape, jnp.int32))
@@ -680,47 +846,74 @@ def _laguerre_sweep_masked(d, e2p, valid, x, pivmin):
 
 
 def _probe_update(idx, lo, hi, clo, chi, x, c, big):
-    """Tighten every lane's bracket with all probes (x_j, count c_j)."""
-    below = c[None, :] <= idx[:, None]  # [i, j]: probe j lies below λ_i
-    lo = jnp.maximum(lo, jnp.max(jnp.where(below, x[None, :], -jnp.inf), axis=1))
-    clo = jnp.maximum(clo, jnp.max(jnp.where(below, c[None, :], -1), axis=1))
-    hi = jnp.minimum(hi, jnp.min(jnp.where(below, jnp.inf, x[None, :]), axis=1))
-    chi = jnp.minimum(chi, jnp.min(jnp.where(below, big, c[None, :]), axis=1))
+    """Tighten every lane's bracket (k, B) with all probes (x_j, count c_j) of its matrix."""
+    below = c[None, :, :] <= idx[:, :, None]  # [i, j, b]: probe j lies below λ_i
+    xj = x[None, :, :]
+    lo = jnp.maximum(lo, jnp.max(jnp.where(below, xj, -jnp.inf), axis=1))
+    clo = jnp.maximum(clo, jnp.max(jnp.where(below, c[None, :, :], -1), axis=1))
+    hi = jnp.minimum(hi, jnp.min(jnp.where(below, jnp.inf, xj), axis=1))
+    chi = jnp.minimum(chi, jnp.min(jnp.where(below, big, c[None, :, :]), axis=1))
     return lo, hi, clo, chi
 
 
 def _multisect_points(idx, lo, hi):
-    same = (lo[:, None] == lo[None, :]) & (hi[:, None] == hi[None, :])
-    rank = jnp.sum(same & (idx[None, :] < idx[:, None]), axis=1)
+    """Lanes sharing a bracket spread evenly over it (k, B)."""
+    same = (lo[:, None, :] == lo[None, :, :]) & (hi[:, None, :] == hi[None, :, :])
+    rank = jnp.sum(same & (idx[None, :, :] < idx[:, None, :]), axis=1)
     size = jnp.sum(same, axis=1)
     return lo + (hi - lo) * ((rank + 1.0) / (size + 1.0))
 
 
-def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
-    """Lowest ``k`` eigenvalues of the leading ``n_valid`` rows of (d, e): drop-in for
-    :func:`bisect_lowest` (same contract and guarantee) at about a third of the cost.
-    ``return_iterations``: also the iteration counts of stages 1, 2 and 4."""
+def _smallest(a, m):
+    """The m smallest entries of each column of a (n, B), ascending, with multiplicity
+    (m passes of min + remove-first-argmin: no sort)."""
+    rows = jnp.arange(a.shape[0])[:, None]
+    out = []
+    for _ in range(m):
+        j = jnp.argmin(a, axis=0)
+        out.append(jnp.min(a, axis=0))
+        a = jnp.where(rows == j[None, :], jnp.inf, a)
+    return jnp.stack(out)
+
+
+def _fast_lowest_minor(d, e, n_valid, *, k: int):
+    """Lanes-minor :func:`fast_lowest`: d (n, B), e (n-1, B), n_valid (B,) ->
+    (lam (k, B), iterations (3, B))."""
     dt = d.dtype
-    n = d.shape[0]
+    n, nbat = d.shape
     eps = float(jnp.finfo(dt).eps)
     tiny = float(jnp.finfo(dt).tiny)
     nv = n_valid.astype(dt)
-    valid, gl, gu, scale, _, e2p, pivmin, slack = _sturm_setup(d, e, n_valid)
-    idx = jnp.arange(k)
-    active = idx < n_valid
-    floor = 1e-3 * scale
+    rows = jnp.arange(n)[:, None]
+    valid = rows < n_valid[None, :]
+    zrow = jnp.zeros((1, nbat), dt)
     ae = jnp.abs(e)
-    zero1 = jnp.zeros((1,), dt)
-    rad = jnp.concatenate([zero1, ae]) + jnp.concatenate([ae, zero1])
+    rad = jnp.concatenate([zrow, ae]) + jnp.concatenate([ae, zrow])
+    gl = jnp.min(jnp.where(valid, d - rad, jnp.inf), axis=0)
+    gu = jnp.max(jnp.where(valid, d + rad, -jnp.inf), axis=0)
+    scale = jnp.maximum(jnp.maximum(jnp.abs(gl), jnp.abs(gu)), tiny)
+    e2 = e * e
+    pivmin = tiny * jnp.maximum(1.0, jnp.max(e2, axis=0, initial=0.0))
+    slack = 2.1 * nv * eps * scale + 4.2 * pivmin
+    e2p = jnp.concatenate([zrow, e2])
+    idx = jnp.arange(k)[:, None]  # (k, 1)
+    active = idx < n_valid[None, :]
+    floor = 1e-3 * scale
     # λ_i ≤ (i+1)-th smallest Gershgorin row maximum of the valid rows (Courant-Fischer).
-    rowmax = jnp.where(valid, d + rad, jnp.inf)
     kk = min(k, n)
-    ub = -lax.top_k(-rowmax, kk)[0]
-    ub = jnp.concatenate([ub, jnp.full((k - kk,), jnp.inf, dt)]) if kk < k else ub
+    ub = _smallest(jnp.where(valid, d + rad, jnp.inf), kk)
+    if kk < k:
+        ub = jnp.concatenate([ub, jnp.full((k - kk, nbat), jnp.inf, dt)])
     top = gu + slack
     hi0 = jnp.minimum(jnp.where(jnp.isfinite(ub), ub + slack, top), top)
-    lo0 = jnp.full((k,), gl - slack)
+    lo0 = jnp.broadcast_to(gl - slack, (k, nbat))
     big = n + 1
+    lane_all = lambda m: jnp.all(m, axis=0)
+    lane_max = lambda a: jnp.max(a, axis=0)
+    lane_min = lambda a: jnp.min(a, axis=0)
+
+    def freeze(run, new, old):  # the matrices whose loop has stopped keep their state
+        return tuple(jnp.where(run, a, b) for a, b in zip(new, old))
 
     def tol_of(lo, hi):
         return 2.0 * eps * jnp.maximum(jnp.maximum(jnp.abs(lo), jnp.abs(hi)), floor)
@@ -729,30 +922,32 @@ def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
         return (hi - lo) <= tol_of(lo, hi)
 
     # 1. Multisection with shared Sturm counts until every bracket isolates λ_i.
-    n_act = jnp.maximum(jnp.sum(active), 1).astype(dt)
+    n_act = jnp.maximum(jnp.sum(active, axis=0), 1).astype(dt)
 
     def iso_ok(lo, hi, clo, chi):
         # Isolated, and not much wider than the mean spacing of the wanted levels
-        # (Laguerre from far outside a cluster of roots creeps; counts are 4x cheaper).
-        span = jnp.max(jnp.where(active, hi, -jnp.inf)) - jnp.min(jnp.where(active, lo, jnp.inf))
+        # (Laguerre from far outside a cluster of roots creeps; counts are cheaper).
+        span = lane_max(jnp.where(active, hi, -jnp.inf)) - lane_min(jnp.where(active, lo, jnp.inf))
         narrow = (hi - lo) <= 2.0 * span / n_act
         return ~active | ((clo == idx) & (chi == idx + 1) & narrow) | done_of(lo, hi)
 
-    def c1(st):
+    def run1(st):
         it, lo, hi, clo, chi = st
-        return (it < 64) & ~jnp.all(iso_ok(lo, hi, clo, chi))
+        return (it < 64) & ~lane_all(iso_ok(lo, hi, clo, chi))
 
     def b1(st):
+        run = run1(st)
         it, lo, hi, clo, chi = st
         x = _multisect_points(idx, lo, hi)
         x = jnp.where(iso_ok(lo, hi, clo, chi), hi, x)  # finished lanes probe their hi: no-op
-        c = _sturm_count(d, e2p, x, pivmin)
-        lo, hi, clo, chi = _probe_update(idx, lo, hi, clo, chi, x, c, big)
-        return it + 1, lo, hi, clo, chi
+        c = _count_minor(d, e2p, x, pivmin)
+        new = (it + 1,) + _probe_update(idx, lo, hi, clo, chi, x, c, big)
+        return freeze(run, new, st)
 
-    clo0 = jnp.zeros((k,), jnp.int32)
-    chi0 = jnp.full((k,), big, jnp.int32)
-    it1, lo, hi, clo, chi = lax.while_loop(c1, b1, (jnp.int32(0), lo0, hi0, clo0, chi0))
+    clo0 = jnp.zeros((k, nbat), jnp.int32)
+    chi0 = jnp.full((k, nbat), big, jnp.int32)
+    st = (jnp.zeros((nbat,), jnp.int32), lo0, hi0, clo0, chi0)
+    it1, lo, hi, clo, chi = lax.while_loop(lambda s: jnp.any(run1(s)), b1, st)
 
     # 2. Laguerre (bounds from every probe for every lane, own step when λ_i is adjacent).
     def laguerre(x, g, h):
@@ -765,14 +960,15 @@ def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
         okm = (den_m > 0) & (lm <= x) & (lm > -jnp.inf)
         return okp, jnp.where(okp, lp, x), okm, jnp.where(okm, lm, x)
 
-    def c2(st):
+    def run2(st):
         it, lo, hi, clo, chi, x, conv, best = st
-        return (it < 32) & ~jnp.all(conv | done_of(lo, hi) | ~active)
+        return (it < 32) & ~lane_all(conv | done_of(lo, hi) | ~active)
 
     def b2(st):
+        run = run2(st)
         it, lo, hi, clo, chi, x, conv, best = st
         fin = conv | done_of(lo, hi) | ~active
-        cnt, g, h = _laguerre_sweep_masked(d, e2p, valid, x, pivmin)
+        cnt, g, h = _laguerre_minor(d, e2p, valid, x, pivmin)
         okp, lp, okm, lm = laguerre(x, g, h)
         # Brackets from the Sturm counts only (rounding can spoil the Laguerre bounds
         # near a pole of p'/p); the Laguerre points only propose the next probes.
@@ -798,15 +994,16 @@ def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
         x_new = jnp.where(stepped, step_pt, jnp.where(over_r | over_l, edge, ms))
         keep = lambda a, b: jnp.where(fin, a, b)
         best = keep(best, jnp.where(cv, step_pt, x_new))
-        return (it + 1, keep(lo, lo_n), keep(hi, hi_n), keep(clo, clo_n), keep(chi, chi_n), keep(x, x_new),
-                conv | (cv & ~fin), best)
+        new = (it + 1, keep(lo, lo_n), keep(hi, hi_n), keep(clo, clo_n), keep(chi, chi_n), keep(x, x_new),
+               conv | (cv & ~fin), best)
+        return freeze(run, new, st)
 
-    spacing = (jnp.max(jnp.where(active, hi, -jnp.inf)) - jnp.min(jnp.where(active, lo, jnp.inf))) / n_act
+    spacing = (lane_max(jnp.where(active, hi, -jnp.inf)) - lane_min(jnp.where(active, lo, jnp.inf))) / n_act
     cubic = spacing * (1e-4 * tol_of(lo, hi) / jnp.maximum(spacing, tiny)) ** (1.0 / 3.0)
     cubic = jnp.where(jnp.isfinite(cubic), cubic, 0.0)
     x0 = 0.5 * (lo + hi)
-    st = (jnp.int32(0), lo, hi, clo, chi, x0, jnp.zeros((k,), bool), x0)
-    it2, lo, hi, clo, chi, _, conv, best = lax.while_loop(c2, b2, st)
+    st = (jnp.zeros((nbat,), jnp.int32), lo, hi, clo, chi, x0, jnp.zeros((k, nbat), bool), x0)
+    it2, lo, hi, clo, chi, _, conv, best = lax.while_loop(lambda s: jnp.any(run2(s)), b2, st)
 
     # 3. Certificate: counts at the floats next to the Laguerre limit.
     need = active & conv & ~done_of(lo, hi)
@@ -814,7 +1011,7 @@ def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
     # short bisection, 4096 δ away (one count sweep over the 4k shifts).
     delta = 0.75 * eps * jnp.maximum(jnp.abs(best), floor)
     probes = [best - 4096.0 * delta, best + 4096.0 * delta, best - delta, best + delta]
-    c = _sturm_count(d, e2p, jnp.concatenate(probes), pivmin)
+    c = _count_minor(d, e2p, jnp.concatenate(probes), pivmin)
     for j, xj in enumerate(probes):
         cj = c[j * k:(j + 1) * k]
         if j % 2 == 0:
@@ -823,25 +1020,91 @@ def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
             hi = jnp.where(need & (cj > idx) & (xj < hi), xj, hi)
 
     # 4. Bisection for the lanes the certificate did not finish.
-    def c4(st):
+    def run4(st):
         it, lo, hi = st
-        return (it < 160) & ~jnp.all(done_of(lo, hi) | ~active)
+        return (it < 160) & ~lane_all(done_of(lo, hi) | ~active)
 
     def b4(st):
+        run = run4(st)
         it, lo, hi = st
         mid = lo + 0.5 * (hi - lo)
         frozen = done_of(lo, hi) | ~active
-        cc = _sturm_count(d, e2p, mid, pivmin)
+        cc = _count_minor(d, e2p, mid, pivmin)
         below = cc <= idx
-        lo = jnp.where(frozen | ~below, lo, mid)
-        hi = jnp.where(frozen | below, hi, mid)
-        return it + 1, lo, hi
+        new = (it + 1, jnp.where(frozen | ~below, lo, mid), jnp.where(frozen | below, hi, mid))
+        return freeze(run, new, st)
 
-    it4, lo, hi = lax.while_loop(c4, b4, (jnp.int32(0), lo, hi))
+    st = (jnp.zeros((nbat,), jnp.int32), lo, hi)
+    it4, lo, hi = lax.while_loop(lambda s: jnp.any(run4(s)), b4, st)
     lam = jnp.where(active, lo + 0.5 * (hi - lo), top)
+    return lam, jnp.stack([it1, it2, it4])
+
+
+@functools.lru_cache(maxsize=None)
+def _fast_lowest_fn(k: int):
+    return _lanes_minor(lambda d, e, n_valid: _fast_lowest_minor(d, e, n_valid, k=k))
+
+
+def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
+    """Lowest ``k`` eigenvalues of the leading ``n_valid`` rows of (d, e): drop-in for
+    :func:`bisect_lowest` (same contract and guarantee) at about a third of the cost.
+    ``return_iterations``: also the iteration counts of stages 1, 2 and 4.
+    vmap of it runs one lanes-minor kernel over the whole batch (see above)."""
+    n_valid = jnp.asarray(n_valid, jnp.int32)
+    lam, its = _fast_lowest_fn(k)(d[:, None], e[:, None], n_valid[None])
     if return_iterations:
-        return lam, jnp.stack([it1, it2, it4])
-    return lam
+        return lam[:, 0], its[:, 0]
+    return lam[:, 0]
+
+
+def _rayleigh_minor(d, e, lam, n_valid):
+    """Lanes-minor :func:`rayleigh_delta`: d (n, B), e (n-1, B), lam (k, B), n_valid (B,)."""
+    dt = d.dtype
+    n, nbat = d.shape
+    tiny = float(jnp.finfo(dt).tiny)
+    rows = jnp.arange(n, dtype=jnp.int32)
+    valid = rows[:, None] < n_valid[None, :]
+    zrow = jnp.zeros((1, nbat), dt)
+    e2 = e * e
+    pm = (tiny * jnp.maximum(1.0, jnp.max(e2, axis=0, initial=0.0)))[None, :]
+    e2m = jnp.concatenate([zrow, e2])  # coupling to the previous row
+    e2s = jnp.concatenate([e2, zrow])  # coupling to the next row
+
+    def fstep(carry, row):
+        qprev, a = carry
+        di, e2i = row
+        e2i = e2i[None, :]
+        c = e2i / (qprev * qprev)
+        a = jnp.where(e2i == 0, 0.0, c * (1.0 + a))  # A of this row (sum over rows above)
+        q = (di[None, :] - lam) - e2i / qprev
+        q = jnp.where(jnp.abs(q) < pm, -pm, q)
+        return (q, a), (q, a)
+
+    zk = jnp.zeros_like(lam)
+    inf = jnp.full(lam.shape, jnp.inf, dt)
+    _, (qf, a) = lax.scan(fstep, (inf, zk), (d, e2m), unroll=_UNROLL_DD)
+
+    def bstep(carry, row):
+        qprev, b, best, gr, nr = carry
+        di, e2i, qfi, ai, vi = row
+        e2i = e2i[None, :]
+        dli = di[None, :] - lam
+        c = e2i / (qprev * qprev)
+        b = jnp.where(e2i == 0, 0.0, c * (1.0 + b))
+        q = dli - e2i / qprev
+        q = jnp.where(jnp.abs(q) < pm, -pm, q)
+        g = qfi + q - dli
+        ag = jnp.where(vi[None, :], jnp.abs(g), jnp.inf)
+        better = ag <= best  # backward sweep: '<=' keeps the first minimum, as argmin
+        return (q, b, jnp.where(better, ag, best), jnp.where(better, g, gr),
+                jnp.where(better, 1.0 + ai + b, nr)), None
+
+    init = (inf, zk, inf, zk, jnp.ones_like(lam))
+    (_, _, _, gr, nrm2), _ = lax.scan(bstep, init, (d, e2s, qf, a, valid), reverse=True, unroll=_UNROLL_DD)
+    return (gr / nrm2,)
+
+
+_rayleigh_lanes = _lanes_minor(_rayleigh_minor)
 
 
 def rayleigh_delta(d, e, lam, n_valid):
@@ -849,47 +1112,8 @@ def rayleigh_delta(d, e, lam, n_valid):
     sweeps instead of five: ‖z‖² = 1 + A_r + B_r with the partial sums of squares of the
     twisted vector's outward products accumulated along the forward and backward pivot
     recurrences, A_r = (e_{r-1}/qf_{r-1})²(1 + A_{r-1}), B_r = (e_r/qb_{r+1})²(1 + B_{r+1}),
-    so no vector is formed. Not differentiable (callers stop its gradient)."""
-    dt = d.dtype
-    n = d.shape[0]
-    tiny = float(jnp.finfo(dt).tiny)
-    valid = jnp.arange(n) < n_valid
-    k = lam.shape[0]
-    zero1 = jnp.zeros((1,), dt)
-    e2 = e * e
-    pivmin = tiny * jnp.maximum(1.0, jnp.max(e2, initial=0.0))
-    dl = d[:, None] - lam[None, :]
-    e2m = jnp.concatenate([zero1, e2])[:, None]  # coupling to the previous row
-    e2s = jnp.concatenate([e2, zero1])[:, None]  # coupling to the next row
-
-    def fstep(carry, row):
-        qprev, a = carry
-        dli, e2i = row
-        c = e2i / (qprev * qprev)
-        a = jnp.where(e2i == 0, 0.0, c * (1.0 + a))  # A of this row (sum over rows above)
-        q = dli - e2i / qprev
-        q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
-        return (q, a), (q, a)
-
-    init = (jnp.full((k,), jnp.inf, dt), jnp.zeros((k,), dt))
-    _, (qf, a) = lax.scan(fstep, init, (dl, e2m), unroll=_UNROLL_DD)
-    rows = jnp.arange(n, dtype=jnp.int32)
-
-    def bstep(carry, row):
-        qprev, b, best, gr, nr = carry
-        i, dli, e2i, qfi, ai, vi = row
-        c = e2i / (qprev * qprev)
-        b = jnp.where(e2i == 0, 0.0, c * (1.0 + b))
-        q = dli - e2i / qprev
-        q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
-        g = qfi + q - dli
-        ag = jnp.where(vi, jnp.abs(g), jnp.inf)
-        better = ag <= best  # backward sweep: '<=' keeps the first minimum, as argmin
-        return (q, b, jnp.where(better, ag, best), jnp.where(better, g, gr),
-                jnp.where(better, 1.0 + ai + b, nr)), None
-
-    zk = jnp.zeros((k,), dt)
-    init = (jnp.full((k,), jnp.inf, dt), zk, jnp.full((k,), jnp.inf, dt), zk, jnp.ones((k,), dt))
-    (_, _, _, gr, nrm2), _ = lax.scan(bstep, init, (rows, dl, e2s, qf, a, valid), reverse=True,
-                                       unroll=_UNROLL_DD)
-    return gr / nrm2
+    so no vector is formed (lanes-minor kernel under vmap). Not differentiable (callers
+    stop its gradient)."""
+    n_valid = jnp.asarray(n_valid, jnp.int32)
+    (out,) = _rayleigh_lanes(d[:, None], e[:, None], lam[:, None], n_valid[None])
+    return out[:, 0]
