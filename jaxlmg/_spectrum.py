@@ -256,6 +256,27 @@ def _bucket_size(n_max: int) -> int:
     return max(64, 1 << (int(n_max) - 1).bit_length())
 
 
+#: Target size (float64 elements) of one (rows, lanes, matrices) working array of a
+#: kernel call on a CPU: sized to stay in cache (see :func:`_chunk_points`).
+CHUNK_ELEMENTS_CPU = 2**19
+
+
+def _chunk_points(mats: int, rows: int, lanes: int, method: str) -> int:
+    """Points per kernel call (a power of two): the batch is cut into chunks of this many
+    points, the last one padded to a power of two (so the compiled shapes stay powers of
+    two). On a CPU a chunk's (rows, lanes, matrices) working arrays are kept near
+    ``CHUNK_ELEMENTS_CPU`` doubles: the sweeps are memory-bound, and per point a call of
+    64 points at N = 2000 (levels 5) ran 1.8x faster than one of 512 (0.46 against
+    0.84 ms/point); the dense path holds (rows, rows) per matrix. On an accelerator the
+    cost is per launch, so a call takes the whole bucket. Points never interact, so
+    results do not depend on the chunking."""
+    if jax.default_backend() != "cpu":
+        return 1 << 40
+    per_point = mats * rows * (rows if method == "dense" else lanes)
+    c = max(1, CHUNK_ELEMENTS_CPU // max(1, per_point))
+    return 1 << (c.bit_length() - 1)
+
+
 def _choose_method(k: int, n_own: int, blocks: bool, solver: str) -> str:
     """Eigensolver of one point: a function of the point's own size and the call's
     ``levels`` only (never of the batch), so a point's answer cannot depend on its batch."""
@@ -465,8 +486,15 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
     B = n_b.size
     runs = []
     for dim_states, method in keys:
-        sel = np.nonzero((dims == dim_states) & (meth_b == method))[0]
-        runs.append((sel, run(n_b[sel], field_b[sel], bias_b[sel], int(dim_states), method)))
+        sel_all = np.nonzero((dims == dim_states) & (meth_b == method))[0]
+        dim_states = int(dim_states)
+        if blocks:
+            cap = _chunk_points(2, (dim_states - 1) // 2 + 1, min((k + 1) // 2, (dim_states - 1) // 2 + 1), method)
+        else:
+            cap = _chunk_points(1, dim_states, min(kc, dim_states), method)
+        for start in range(0, len(sel_all), cap):
+            sel = sel_all[start:start + cap]
+            runs.append((sel, run(n_b[sel], field_b[sel], bias_b[sel], dim_states, method)))
     # Inside an outer trace (jit/vmap/grad of a caller) the kernel's outputs are tracers even
     # when every input of this call is concrete: assemble with jnp then, with numpy otherwise.
     staged = traced or any(_is_traced(a) for _, out in runs for a in out)
