@@ -76,7 +76,7 @@ from ._validate import check_choice, check_levels, check_n_spins, check_real
 PROTOCOLS = ("stationary", "sequential")
 #: Truncations with ``levels`` at or above this are propagated by the splitting engine
 #: (:mod:`jaxlmg._lg_split`); below it by the dense expm of the parity sectors.
-SPLIT_LEVELS = 20
+from ._routing import SPLIT_LEVELS  # noqa: E402  (a module attribute: tests patch it here)
 
 _EPS = float(np.finfo(np.float64).eps)
 #: The direct propagator is trusted while eps·γφ·Δt·‖Jz‖² is below this: odd sector only

@@ -79,33 +79,18 @@ def _tol_digits(paper: float, decimals: int) -> float:
 # ------------------------------------------------------------------------ doublet data
 
 def doublet_table(n_spins, field) -> dict[str, np.ndarray]:
-    """Doublet quantities on flat (N, Γ/J) arrays via :func:`jaxlmg.doublet_factors`
-    semantics, evaluated with one unbucketed spectrum call (one compilation)."""
-    import jax.numpy as jnp
-
-    from ._model import mean_field_order_parameter
+    """Doublet quantities on flat (N, Γ/J) arrays: :func:`jaxlmg.doublet_factors`'s own
+    math (``_doublet_math``: gaps with relative accuracy, the status covering the record)
+    on one unbucketed spectrum call (one compilation). Where ΔE underflows float64 (small
+    Γ/J) the gap ratios overflow to inf, as they do in the library."""
+    from ._observables import _doublet_math
     from ._spectrum import spectrum
 
     n = np.asarray(n_spins, np.int64).reshape(-1)
     f = np.broadcast_to(np.asarray(field, np.float64), n.shape)
-    spec = spectrum(n, f, levels=3, bucket=False)
-    v, m = spec.vectors, spec.m
-    e0, e1 = v[..., 0], v[..., 1]
-    jz2_0 = jnp.einsum("bd,bd->b", e0 * m**2, e0)
-    jz2_1 = jnp.einsum("bd,bd->b", e1 * m**2, e1)
-    j01 = jnp.abs(jnp.einsum("bd,bd->b", e0 * m, e1))
-    q01 = jnp.abs(jnp.einsum("bd,bd->b", e0 * jnp.where(spec.mask, jnp.sign(m), 0.0), e1))
-    p0 = jnp.sum(jnp.where((m == 0) & spec.mask, e0**2, 0.0), axis=-1)
-    ms = mean_field_order_parameter(f)
-    g01 = 0.5 * (jz2_0 + jz2_1)
-    gloc = (n * ms) ** 2 / 2.0
-    en = np.asarray(spec.energies)
-    de = np.asarray(spec.delta_e)
-    out = dict(n_spins=n, field=f, delta_e=de, gap_ratio_20=(en[:, 2] - en[:, 0]) / de,
-               gap_ratio_21=(en[:, 2] - en[:, 1]) / de, jz2_e0=jz2_0, jz2_e1=jz2_1, g01=g01, j01=j01, g_loc=gloc,
-               eta_mf=gloc / g01, eta_exact=1.0 + j01**2 / g01, eta_quantum=(n * ms / 2.0) ** 2 / g01, q01=q01,
-               p0=p0, m_star=ms, status=spec.status)
-    return {k: np.asarray(val) for k, val in out.items()}
+    out = _doublet_math(spectrum(n, f, levels=3, bucket=False))
+    out = {k: np.asarray(v) for k, v in out.items()}
+    return dict(n_spins=n, field=f, **out)
 
 
 # ------------------------------------------------------------------------ sections

@@ -276,6 +276,24 @@ def _num(x):
     return float(np.asarray(x).item())
 
 
+def _api(name: str):
+    """A public library function, imported on first use: the cached one-point path
+    (``_point``) never calls it, so a warm query does not import the engines."""
+    import importlib
+
+    from . import _LAZY
+
+    module = next(mod for mod, names in _LAZY.items() if name in names)
+    return getattr(importlib.import_module(module, __package__), name)  # looked up per call
+
+
+def _bec():
+    """The BEC unit conversions (``--units bec`` only; importing them pulls equinox)."""
+    from ._units import BEC
+
+    return BEC
+
+
 def _status(code) -> str:
     from ._status import Status
 
@@ -309,7 +327,7 @@ def _point(name, static, fn, *args) -> dict:
     K3 and thresholds with ``levels >= SPLIT_LEVELS`` are called directly too: their splitting
     engine picks its step count per point, which a traced (exported) program cannot do."""
     if name in ("k3", "threshold"):
-        from ._leggett_garg import SPLIT_LEVELS
+        from ._routing import SPLIT_LEVELS
 
         if static.get("levels", 0) >= SPLIT_LEVELS:
             return fn(*args)
@@ -335,10 +353,8 @@ def _check_levels(levels, n_spins, default):
 def _cmd_spectrum(a):
     import numpy as np
 
-    from ._spectrum import spectrum
-    from ._units import BEC
-
     bec = a.units == "bec"
+    BEC = _bec() if bec else None
     scale = BEC.coupling_rad_s if bec else 1.0
     if a.levels is not None:
         _check_levels(a.levels, a.n_spins, None)
@@ -349,10 +365,10 @@ def _cmd_spectrum(a):
             keys = ("energies", "parity", "status")
             if hb == 0:  # exactly zero: the parity-block solver, levels labelled by parity ±1
                 s = _point("spectrum", {"n": n, "levels": lv},
-                           lambda f_: _fields(spectrum(n, f_, levels=lv), *keys), f)
+                           lambda f_: _fields(_api("spectrum")(n, f_, levels=lv), *keys), f)
             else:
                 s = _point("spectrum_bias", {"n": n, "levels": lv},
-                           lambda f_, h_: _fields(spectrum(n, f_, bias=h_, levels=lv), *keys), f, hb)
+                           lambda f_, h_: _fields(_api("spectrum")(n, f_, bias=h_, levels=lv), *keys), f, hb)
             e = np.asarray(s["energies"]) * scale
             par = np.asarray(s["parity"])
             st = _status(s["status"])
@@ -365,19 +381,17 @@ def _cmd_spectrum(a):
 def _cmd_doublet(a):
     import numpy as np
 
-    from ._observables import doublet_factors
-    from ._units import BEC
-
     bec = a.units == "bec"
+    BEC = _bec() if bec else None
     rows = []
     deph = a.dephasing or [None]
     for n, f, g in _grid(a.n_spins, a.field, deph):
         gn = None if g is None else (BEC.rate_to_natural(g) if bec else g)
         if gn is None:
-            d = _point("doublet", {"n": n}, lambda f_: _arrays(doublet_factors(n, f_)), f)
+            d = _point("doublet", {"n": n}, lambda f_: _arrays(_api("doublet_factors")(n, f_)), f)
         else:
             d = _point("doublet_dephasing", {"n": n},
-                       lambda f_, g_: _arrays(doublet_factors(n, f_, dephasing=g_)), f, gn)
+                       lambda f_, g_: _arrays(_api("doublet_factors")(n, f_, dephasing=g_)), f, gn)
         row = {"n_spins": n, "field": f}
         if g is not None:
             row["dephasing"] = g
@@ -396,10 +410,8 @@ def _cmd_doublet(a):
 
 
 def _cmd_k3(a):
-    from ._leggett_garg import correlators
-    from ._units import BEC
-
     bec = a.units == "bec"
+    BEC = _bec() if bec else None
     levels = _check_levels(a.levels, a.n_spins, [5])
     rows = []
     for n, f, g, lv, dt in _grid(a.n_spins, a.field, a.dephasing, levels, a.dt or [None]):
@@ -408,10 +420,10 @@ def _cmd_k3(a):
         keys = ("k3", "c12", "c23", "c13", "dt", "status")
         static = {"n": n, "levels": lv, "protocol": a.protocol, "dt": dtn is not None}
         if dtn is None:
-            r = _point("k3", static, lambda g_, f_: _fields(correlators(g_, n, f_, levels=lv, protocol=a.protocol),
+            r = _point("k3", static, lambda g_, f_: _fields(_api("correlators")(g_, n, f_, levels=lv, protocol=a.protocol),
                                                              *keys), gn, f)
         else:
-            r = _point("k3", static, lambda g_, f_, t_: _fields(correlators(g_, n, f_, levels=lv, dt=t_,
+            r = _point("k3", static, lambda g_, f_, t_: _fields(_api("correlators")(g_, n, f_, levels=lv, dt=t_,
                                                                             protocol=a.protocol), *keys), gn, f, dtn)
         r = _Obj(r)
         dt_out = _num(r.dt)
@@ -423,10 +435,8 @@ def _cmd_k3(a):
 
 
 def _cmd_threshold(a):
-    from ._threshold import threshold
-    from ._units import BEC
-
     bec = a.units == "bec"
+    BEC = _bec() if bec else None
     levels = _check_levels(a.levels, a.n_spins, [5])
     rows = []
     for n, f, lv, dt in _grid(a.n_spins, a.field, levels, a.dt or [None]):
@@ -435,10 +445,10 @@ def _cmd_threshold(a):
         static = {"n": n, "levels": lv, "protocol": a.protocol, "dt": dtn is not None}
         if dtn is None:
             r = _point("threshold", static,
-                       lambda f_: _fields(threshold(n, f_, levels=lv, protocol=a.protocol), *keys), f)
+                       lambda f_: _fields(_api("threshold")(n, f_, levels=lv, protocol=a.protocol), *keys), f)
         else:
             r = _point("threshold", static,
-                       lambda f_, t_: _fields(threshold(n, f_, levels=lv, dt=t_, protocol=a.protocol), *keys), f, dtn)
+                       lambda f_, t_: _fields(_api("threshold")(n, f_, levels=lv, dt=t_, protocol=a.protocol), *keys), f, dtn)
         r = _Obj(r)
         g = _num(r.dephasing)
         dt_out = _num(r.dt)

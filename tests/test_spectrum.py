@@ -374,3 +374,22 @@ def test_traced_invalid_values_are_flagged():
     assert np.isfinite(lde) and int(st_) == Status.OK
     g = jax.jit(lambda b: jaxlmg.spectrum(30, 0.9, bias=b, levels=2).status)
     assert int(g(np.nan)) == Status.INVALID_INPUT
+
+
+def test_chunked_calls_equal_one_call(monkeypatch):
+    """Cutting a size bucket into chunks of points (``_chunk_points``, sized for the CPU
+    cache) changes nothing: with chunks of 1-2 points the spectrum of a mixed batch is
+    bitwise the one-call spectrum, vectors included."""
+    from jaxlmg import _spectrum as S
+
+    ns = np.array([100, 101, 250, 371, 600, 598, 7, 3])
+    gs = np.array([0.95, 0.3, 0.86, 0.99, 0.95, 0.5, 0.9, 1.2])
+    one = jaxlmg.spectrum(ns, gs, levels=4)
+    # the default chunk (≥ 32 points here) holds each bucket of this batch in one call
+    assert all(S._chunk_points(2, r, 2, "bisection") >= 32 for r in (64, 128, 256, 512))
+    monkeypatch.setattr(S, "CHUNK_ELEMENTS_CPU", 2 * 256 * 2 * 2)  # two points per call at 256 rows
+    assert S._chunk_points(2, 256, 2, "bisection") == 2 and S._chunk_points(2, 512, 2, "bisection") == 1
+    cut = jaxlmg.spectrum(ns, gs, levels=4)
+    for name in ("energies", "gaps", "vectors", "log_delta_e", "status", "parity"):
+        a, b = np.asarray(getattr(cut, name)), np.asarray(getattr(one, name))
+        assert np.array_equal(a, b, equal_nan=True), name
