@@ -14,7 +14,8 @@ and the call's ``levels``), never on the batch, and the h = 0 kernel
 (:func:`jaxlmg._eigen.eigenvalues_dd`) is bitwise independent of padding and of
 its batch neighbours. Batches over ``n_spins`` are padded: padded rows are decoupled
 and placed above the spectrum. Sizes are grouped into power-of-two buckets so that a
-grid of mixed N runs as a handful of compiled computations.
+grid of mixed N runs as a handful of compiled computations; on a CPU each bucket is cut
+into power-of-two chunks of points sized to stay in cache (:func:`_chunk_points`).
 
 Cost: O(N·k) time and memory per point on the h = 0 path (k = levels; no (N+1)² array
 unless more than 48 levels are requested, where a dense ``eigh`` of each block is used).
@@ -459,7 +460,7 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
     field_b = bx.broadcast_to(field_j, shape).reshape(-1)
     bias_b = bx.broadcast_to(bias_j, shape).reshape(-1)
 
-    def run(n_sub, f_sub, b_sub, dim_states, method):
+    def run(n_sub, f_sub, b_sub, dim_states, method, min_pad=1):
         nb = (dim_states - 1) // 2 + 1
         # At h = 0 with Γ > 0 the levels alternate in parity (the i-th eigenvector of a
         # persymmetric Jacobi matrix has i nodes), and at Γ = 0 they come in degenerate
@@ -468,7 +469,7 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
         # Pad the batch to a power of two (copies of its first point): a few compiled
         # shapes serve every batch size; points never interact, so results are unchanged.
         m_pts = len(n_sub)
-        m_pad = 1 << max(0, (m_pts - 1).bit_length())
+        m_pad = max(1 << max(0, (m_pts - 1).bit_length()), min_pad)
         if m_pad > m_pts:
             rep = np.zeros(m_pad - m_pts, np.int64)
             n_sub = np.concatenate([n_sub, n_sub[rep]])
@@ -492,9 +493,13 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
             cap = _chunk_points(2, (dim_states - 1) // 2 + 1, min((k + 1) // 2, (dim_states - 1) // 2 + 1), method)
         else:
             cap = _chunk_points(1, dim_states, min(kc, dim_states), method)
+        # Batches larger than a chunk run as chunks of ``cap`` points, the last one padded to a
+        # power of two of at least cap/4: at most three compiled shapes per bucket, whatever
+        # the batch size (smaller batches: one call padded to a power of two, as before).
+        min_pad = max(1, cap // 4) if len(sel_all) > cap else 1
         for start in range(0, len(sel_all), cap):
             sel = sel_all[start:start + cap]
-            runs.append((sel, run(n_b[sel], field_b[sel], bias_b[sel], dim_states, method)))
+            runs.append((sel, run(n_b[sel], field_b[sel], bias_b[sel], dim_states, method, min_pad)))
     # Inside an outer trace (jit/vmap/grad of a caller) the kernel's outputs are tracers even
     # when every input of this call is concrete: assemble with jnp then, with numpy otherwise.
     staged = traced or any(_is_traced(a) for _, out in runs for a in out)

@@ -30,6 +30,11 @@ the rows on the leading axis so every sweep reads contiguous memory.
 3. Column signs: component sum ``>= 0`` (as in ``jaxlmg._eigen``).
 
 Off-diagonals with ``|e_i| <= eps·‖T‖`` are treated as exact zeros (splitting).
+
+The deterministic h = 0 kernels further down (``fast_lowest``, ``twisted_pass``,
+``rayleigh_delta``: bitwise independent of padding and batch) are written for one
+matrix; under ``vmap`` they run as one "lanes-minor" kernel with the matrices on the
+innermost axis (see the section "lanes-minor layout").
 """
 
 from __future__ import annotations
@@ -430,7 +435,7 @@ def _single(k, max_iter, d, e):
 
 # ------------------------------------------------------------ lanes-minor layout
 #
-#  Layout ("lanes-minor"). The kernel is written for a batch of B matrices stored with
+# Layout ("lanes-minor"). The kernel is written for a batch of B matrices stored with
 # the matrix axis LAST: rows (n, B), lanes (k, B), per-matrix scalars (B,). Plain vmap
 # of a one-matrix kernel would put the batch axis first, so every scan carry would be
 # (B, k) with a contiguous inner axis of only k ≈ 3-10 lanes, which XLA:CPU does not

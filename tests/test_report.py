@@ -69,8 +69,7 @@ def reproduced(tmp_path_factory):
     return code, out, seen
 
 
-@pytest.mark.slow
-def test_reproduce_quick_end_to_end(reproduced):
+def _check_reproduce_quick_end_to_end(reproduced):
     code, out, _ = reproduced
     assert code == 0
     rows = {r["quantity"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
@@ -90,8 +89,7 @@ def test_reproduce_quick_end_to_end(reproduced):
 
 # ---------------------------------------------------------------- new sections (issues 8, 9, 10, 13), quick mode
 
-@pytest.fixture(scope="module")
-def quick_sections(reproduced):
+def _quick_sections(reproduced):
     """The new sections' rows (by section) and the figure data of the shared quick run."""
     code, _, seen = reproduced
     assert code == 0
@@ -102,8 +100,8 @@ def _by_name(rows):
     return {r["quantity"]: r for r in rows}
 
 
-@pytest.mark.slow
-def test_untruncated_lg_rows(quick_sections):
+def _check_untruncated_lg_rows(reproduced):
+    quick_sections = _quick_sections(reproduced)
     from jaxlmg import k3
     from jaxlmg._units import BEC
 
@@ -127,8 +125,8 @@ def test_untruncated_lg_rows(quick_sections):
     assert "γφ·G01 (level B) governs" in gap["note"]
 
 
-@pytest.mark.slow
-def test_two_level_vs_level_b_factor(quick_sections):
+def _check_two_level_vs_level_b_factor(reproduced):
+    quick_sections = _quick_sections(reproduced)
     rows, data = quick_sections
     r = _by_name(rows["four_x"])
     a = r["γφ threshold n=2 from a 2×2 model, noise √γφ·J01σx"]
@@ -140,8 +138,8 @@ def test_two_level_vs_level_b_factor(quick_sections):
     assert 3.5 < fx["ratio"] < 5.0
 
 
-@pytest.mark.slow
-def test_landau_zener_rows(quick_sections):
+def _check_landau_zener_rows(reproduced):
+    quick_sections = _quick_sections(reproduced)
     import numpy as np
 
     rows, data = quick_sections
@@ -159,8 +157,8 @@ def test_landau_zener_rows(quick_sections):
         assert r["status"] != "differs" or r["note"]
 
 
-@pytest.mark.slow
-def test_seed003_and_asymptotic_rows(quick_sections):
+def _check_seed003_and_asymptotic_rows(reproduced):
+    quick_sections = _quick_sections(reproduced)
     rows, data = quick_sections
     assert len(rows["seed003"]) >= 10 and all(r["quantity"].startswith("003 ") for r in rows["seed003"])
     assert all(math.isfinite(r["computed"]) or "no finite value" in r["note"] for r in rows["seed003"])
@@ -172,8 +170,7 @@ def test_seed003_and_asymptotic_rows(quick_sections):
     assert abs(p - 0.5) <= 0.01
 
 
-@pytest.mark.slow
-def test_every_figure_has_a_caption(reproduced):
+def _check_every_figure_has_a_caption(reproduced):
     """Every figure the quick run drew exists and has a caption in the markdown and the HTML."""
     _, out, seen = reproduced
     data = seen["report"].data
@@ -189,3 +186,19 @@ def test_every_figure_has_a_caption(reproduced):
     for n in names:
         assert data["captions"][n] in md
         assert "<figcaption>" in ht
+
+
+@pytest.mark.slow
+def test_reproduce_quick_and_sections(reproduced):
+    """Every check of the shared quick run, in one test. xdist builds a module fixture once
+    per worker: with the checks as separate tests both workers ran the ~200 s reproduction
+    (session 6: 233 s and 180 s of fixture set-up in one run). Each check runs even when an
+    earlier one fails; the failure lists them all."""
+    errors = []
+    for check in (_check_reproduce_quick_end_to_end, _check_untruncated_lg_rows, _check_two_level_vs_level_b_factor,
+                  _check_landau_zener_rows, _check_seed003_and_asymptotic_rows, _check_every_figure_has_a_caption):
+        try:
+            check(reproduced)
+        except AssertionError as exc:  # noqa: PERF203 - collect every failing check
+            errors.append(f"{check.__name__}: {exc!r}")
+    assert not errors, "\n".join(errors)
