@@ -263,9 +263,9 @@ CHUNK_ELEMENTS_CPU = 2**19
 
 
 def _chunk_points(mats: int, rows: int, lanes: int, method: str) -> int:
-    """Points per kernel call (a power of two): the batch is cut into chunks of this many
-    points, the last one padded to a power of two (so the compiled shapes stay powers of
-    two). On a CPU a chunk's (rows, lanes, matrices) working arrays are kept near
+    """Points per kernel call (a power of two): a batch larger than this is cut into
+    chunks of this many points, the last one padded to a power of two of at least a
+    quarter chunk (at most three compiled shapes per bucket). On a CPU a chunk's (rows, lanes, matrices) working arrays are kept near
     ``CHUNK_ELEMENTS_CPU`` doubles: the sweeps are memory-bound, and per point a call of
     64 points at N = 2000 (levels 5) ran 1.8x faster than one of 512 (0.46 against
     0.84 ms/point); the dense path holds (rows, rows) per matrix. On an accelerator the
