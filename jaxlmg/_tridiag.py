@@ -653,6 +653,21 @@ def _twisted_plain(d, e, lam_hi, lam_lo, n_valid):
     return v * s, delta, log_first, sign_first, r
 
 
+def _minor_setup(d, e, n_valid):
+    """Shared set-up of the lanes-minor kernels for d (n, B), e (n-1, B), n_valid (B,):
+    row indices (int32), the valid-row mask (n, B), a zero row (1, B), e², the pivot
+    floor (B,), and e² aligned with the previous (e2m, 0 first) and next row (e2s, 0 last)."""
+    dt = d.dtype
+    n, nbat = d.shape
+    tiny = float(jnp.finfo(dt).tiny)
+    rows = jnp.arange(n, dtype=jnp.int32)
+    valid = rows[:, None] < n_valid[None, :]
+    zrow = jnp.zeros((1, nbat), dt)
+    e2 = e * e
+    pivmin = tiny * jnp.maximum(1.0, jnp.max(e2, axis=0, initial=0.0))
+    return rows, valid, zrow, e2, pivmin, jnp.concatenate([zrow, e2]), jnp.concatenate([e2, zrow])
+
+
 def _twisted_minor(d, e, lam_hi, lam_lo, n_valid):
     """Lanes-minor :func:`twisted_pass`: d (n, B), e (n-1, B), lam_hi, lam_lo (k, B),
     n_valid (B,) -> v (n, k, B), delta, log_first, sign_first, r (k, B). The same
@@ -660,17 +675,10 @@ def _twisted_minor(d, e, lam_hi, lam_lo, n_valid):
     the backward pivot sweep, and the downward product, the norm, the component sum
     and the log-product of the first component share one forward sweep."""
     dt = d.dtype
-    n, nbat = d.shape
-    tiny = float(jnp.finfo(dt).tiny)
-    rows = jnp.arange(n, dtype=jnp.int32)
-    valid = rows[:, None] < n_valid[None, :]
-    zrow = jnp.zeros((1, nbat), dt)
+    rows, valid, zrow, _, pivmin, e2m, e2s = _minor_setup(d, e, n_valid)
+    pm = pivmin[None, :]
     ep = jnp.concatenate([e, zrow])  # coupling i, i+1
     em = jnp.concatenate([zrow, e])  # coupling i-1, i
-    e2 = e * e
-    pm = (tiny * jnp.maximum(1.0, jnp.max(e2, axis=0, initial=0.0)))[None, :]
-    e2m = jnp.concatenate([zrow, e2])
-    e2s = jnp.concatenate([e2, zrow])
     inf = jnp.full(lam_hi.shape, jnp.inf, dt)
 
     def dl_of(di):
@@ -889,18 +897,13 @@ def _fast_lowest_minor(d, e, n_valid, *, k: int):
     eps = float(jnp.finfo(dt).eps)
     tiny = float(jnp.finfo(dt).tiny)
     nv = n_valid.astype(dt)
-    rows = jnp.arange(n)[:, None]
-    valid = rows < n_valid[None, :]
-    zrow = jnp.zeros((1, nbat), dt)
+    _, valid, zrow, _, pivmin, e2p, _ = _minor_setup(d, e, n_valid)
     ae = jnp.abs(e)
     rad = jnp.concatenate([zrow, ae]) + jnp.concatenate([ae, zrow])
     gl = jnp.min(jnp.where(valid, d - rad, jnp.inf), axis=0)
     gu = jnp.max(jnp.where(valid, d + rad, -jnp.inf), axis=0)
     scale = jnp.maximum(jnp.maximum(jnp.abs(gl), jnp.abs(gu)), tiny)
-    e2 = e * e
-    pivmin = tiny * jnp.maximum(1.0, jnp.max(e2, axis=0, initial=0.0))
     slack = 2.1 * nv * eps * scale + 4.2 * pivmin
-    e2p = jnp.concatenate([zrow, e2])
     idx = jnp.arange(k)[:, None]  # (k, 1)
     active = idx < n_valid[None, :]
     floor = 1e-3 * scale
@@ -1065,15 +1068,8 @@ def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
 def _rayleigh_minor(d, e, lam, n_valid):
     """Lanes-minor :func:`rayleigh_delta`: d (n, B), e (n-1, B), lam (k, B), n_valid (B,)."""
     dt = d.dtype
-    n, nbat = d.shape
-    tiny = float(jnp.finfo(dt).tiny)
-    rows = jnp.arange(n, dtype=jnp.int32)
-    valid = rows[:, None] < n_valid[None, :]
-    zrow = jnp.zeros((1, nbat), dt)
-    e2 = e * e
-    pm = (tiny * jnp.maximum(1.0, jnp.max(e2, axis=0, initial=0.0)))[None, :]
-    e2m = jnp.concatenate([zrow, e2])  # coupling to the previous row
-    e2s = jnp.concatenate([e2, zrow])  # coupling to the next row
+    _, valid, _, _, pivmin, e2m, e2s = _minor_setup(d, e, n_valid)  # e² to the previous / next row
+    pm = pivmin[None, :]
 
     def fstep(carry, row):
         qprev, a = carry
