@@ -393,3 +393,49 @@ def test_chunked_calls_equal_one_call(monkeypatch):
     for name in ("energies", "gaps", "vectors", "log_delta_e", "status", "parity"):
         a, b = np.asarray(getattr(cut, name)), np.asarray(getattr(one, name))
         assert np.array_equal(a, b, equal_nan=True), name
+
+
+def test_spectrum_operators_equal_matrix_elements_of_the_spectrum():
+    """The in-kernel (Jz, Q) elements from the block vectors equal ⟨E_i|Jz|E_j⟩ and
+    ⟨E_i|sgn Jz|E_j⟩ of the full spectrum's Dicke vectors (even and odd N, N < levels - 1 not
+    allowed, N = 1, 2), with identical energies, gaps, parities and statuses; and their
+    derivative in Γ matches a central finite difference."""
+    import jax.numpy as jnp
+
+    from jaxlmg import matrix_elements
+    from jaxlmg._spectrum import spectrum_operators
+
+    rng = np.random.default_rng(11)
+    for lv in (2, 5):  # N + 1 ≤ 95: the two smallest size buckets (compile time)
+        n = np.concatenate([rng.integers(lv - 1, 95, 30), [lv - 1, lv, 93, 94]])
+        f = rng.uniform(0.0, 1.4, n.size)
+        s = jaxlmg.spectrum(n, f, levels=lv)
+        so, ops = spectrum_operators(n, f, levels=lv)
+        assert so.vectors.shape == (n.size, 0, lv)
+        for name in ("energies", "gaps", "parity", "status"):
+            assert np.array_equal(np.asarray(getattr(s, name)), np.asarray(getattr(so, name)), equal_nan=True), name
+        jz = np.asarray(matrix_elements(s, "jz"))
+        q = np.asarray(matrix_elements(s, "q", sgn0=0.0))
+        err_jz = np.max(np.abs(jz - np.asarray(ops[:, 0])) / (n[:, None, None] / 2.0))
+        err_q = np.max(np.abs(q - np.asarray(ops[:, 1])))
+        assert not err_jz > 1e-13 and not err_q > 1e-13, (lv, err_jz, err_q)
+
+    def ops_of(g):
+        return spectrum_operators(np.array([60, 61]), g, levels=4)[1]
+
+    g0, h = jnp.array([0.7, 0.9]), 1e-5
+    _, tan = jax.jvp(ops_of, (g0,), (jnp.ones(2),))
+    fd = (np.asarray(ops_of(g0 + h)) - np.asarray(ops_of(g0 - h))) / (2 * h)
+    assert not np.max(np.abs(np.asarray(tan) - fd)) > 1e-6 * max(1.0, np.max(np.abs(fd)))
+
+
+def test_half_octave_buckets():
+    """Dicke dimensions round up to a power of two or three quarters of one (≥ 64): at most
+    1.5× padded rows, two compiled sizes per octave."""
+    from jaxlmg._spectrum import _bucket_size
+
+    got = [_bucket_size(d) for d in (1, 64, 65, 96, 97, 129, 192, 193, 385, 601, 769, 1025, 2001)]
+    assert got == [64, 64, 96, 96, 128, 192, 192, 256, 512, 768, 1024, 1536, 2048]
+    d = np.arange(65, 5000)
+    ratio = np.array([_bucket_size(int(x)) for x in d]) / d
+    assert ratio.max() <= 1.5 and np.all(ratio >= 1.0)
