@@ -253,14 +253,6 @@ def _full_point(n, field, bias, coupling, dim: int, k: int, method: str):
     return w, v, par, avail, w - w[0], log_de, resolved
 
 
-def _jz_q_elements(n, v):
-    """⟨E_i|Jz|E_j⟩ and ⟨E_i|Q|E_j⟩ (Q = sgn Jz, sgn 0 = 0) from Dicke vectors ``v`` (P, dim, k),
-    zero beyond each point's N + 1 states: shape (P, 2, k, k)."""
-    m = jnp.arange(v.shape[-2], dtype=jnp.float64)[None, :] - n.astype(jnp.float64)[:, None] / 2.0
-    w = jnp.stack([m, jnp.sign(m)], axis=1)[..., None, None]  # (P, 2, dim, 1, 1)
-    return jnp.sum(w * v[:, None, :, :, None] * v[:, None, :, None, :], axis=2)
-
-
 @functools.partial(jax.jit, static_argnames=("nb", "kb", "k", "kc", "dim", "method", "blocks", "ops"))
 def _kernel(n, field, bias, coupling, *, nb, kb, k, kc, dim, method, blocks, ops=False):
     # Invalid values (possible when traced) never reach the solver: NaN + INVALID_INPUT.
@@ -270,18 +262,16 @@ def _kernel(n, field, bias, coupling, *, nb, kb, k, kc, dim, method, blocks, ops
     f_safe = jnp.where(bad, 0.5, field)
     b_safe = jnp.where(bad, 0.0, bias)
     coupling = jnp.where(bad_c, 1.0, coupling)
+    if ops and not blocks:
+        raise ValueError("the in-kernel (Jz, Q) elements need the parity-block path (bias = 0)")
     if blocks:
         f = lambda n_, g_, h_: _blocks_point(n_, g_, coupling, nb, kb, dim, method, ops)
     else:
         f = lambda n_, g_, h_: _full_point(n_, g_, h_, coupling, dim, kc, method)
     w, v, par, avail, gaps, log_de, resolved = jax.vmap(f)(n, f_safe, b_safe)
     w, par, avail, gaps = w[:, :k], par[:, :k], avail[:, :k], gaps[:, :k]
-    if not ops:
-        v = v[:, :, :k]
-    elif blocks:  # (Jz, Q) from the block vectors, computed in _blocks_point
-        v = v[:, :, :k, :k]
-    else:  # the (Jz, Q) matrix elements instead of the vectors (which then never leave the kernel)
-        v = _jz_q_elements(n, v[:, :, :k])
+    # ops: the (Jz, Q) elements from the block vectors (_blocks_point) in place of the vectors
+    v = v[:, :, :k, :k] if ops else v[:, :, :k]
     w = jnp.where(avail, w, jnp.nan)
     gaps = jnp.where(avail, gaps, jnp.nan)
     status = jnp.where(resolved, Status.OK, Status.UNRESOLVED)
