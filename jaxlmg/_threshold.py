@@ -183,10 +183,11 @@ def _guess(gaps, jz, q, dt):
     return jnp.where(jnp.isfinite(g0) & (g0 > 0), g0, 1e-6)
 
 
-def _exp2_apply(p, q, r, s, t, x0, x1):
-    """exp(M t) x for real 2×2 M = [[p, q], [r, s]] whose eigenvalues have Re ≤ 0 (closed form).
+def _exp2(p, q, r, s, t):
+    """Closed form of exp(M t) = C I + S (M - τI) for real 2×2 M = [[p, q], [r, s]] whose
+    eigenvalues have Re ≤ 0: returns (C, S, h).
 
-    With τ = tr M / 2, h = (p - s)/2 and Δ = h² + qr: exp(Mt) = C I + S (M - τI), where
+    With τ = tr M / 2, h = (p - s)/2 and Δ = h² + qr:
     C = e^{τt} cosh(√Δ t), S = e^{τt} sinh(√Δ t)/√Δ (Δ > 0; written with e^{(τ±√Δ)t} and
     ``expm1`` so nothing overflows or cancels) or C = e^{τt} cos(√-Δ t),
     S = e^{τt} sin(√-Δ t)/√-Δ (Δ < 0). Safe (NaN-free values and tangents) at Δ = 0."""
@@ -203,8 +204,17 @@ def _exp2_apply(p, q, r, s, t, x0, x1):
     et = jnp.exp(tau * t)
     c_osc = et * jnp.cos(om * t)
     s_osc = jnp.where(om * t < 1e-8, et * t, et * jnp.sin(om * t) / om)
-    c = jnp.where(pos, c_pos, c_osc)
-    sc = jnp.where(pos, s_pos, s_osc)
+    return jnp.where(pos, c_pos, c_osc), jnp.where(pos, s_pos, s_osc), h
+
+
+def _exp2_apply(p, q, r, s, t, x0, x1):
+    """exp(M t) x for real 2×2 M = [[p, q], [r, s]] whose eigenvalues have Re ≤ 0 (see :func:`_exp2`)."""
+    return _exp2_times(_exp2(p, q, r, s, t), q, r, x0, x1)
+
+
+def _exp2_times(coef, q, r, x0, x1):
+    """exp(M t) x from the (C, S, h) of :func:`_exp2` (M - τI = [[h, q], [r, -h]])."""
+    c, sc, h = coef
     return c * x0 + sc * (h * x0 + q * x1), c * x1 + sc * (r * x0 - h * x1)
 
 
@@ -223,8 +233,9 @@ def _k3_secular(blocks, g):
     up to O(γ‖Jz‖²/|ω_ab - ω_a'b'|)); each one is a real 2×2 block (Re, Im) in closed form."""
     a, d, (x0, x1), (c0, c1), dt = blocks
     p, q, r, s = (ak + g * dk for ak, dk in zip(a, d))
-    y0, y1 = _exp2_apply(p, q, r, s, dt, x0, x1)
-    z0, z1 = _exp2_apply(p, q, r, s, dt, y0, y1)
+    coef = _exp2(p, q, r, s, dt)  # one propagator, applied twice (Δt, then 2Δt)
+    y0, y1 = _exp2_times(coef, q, r, x0, x1)
+    z0, z1 = _exp2_times(coef, q, r, y0, y1)
     c12 = c0 @ y0 + c1 @ y1
     c13 = c0 @ z0 + c1 @ z1
     return c12 + c12 - c13
