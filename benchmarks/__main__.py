@@ -24,6 +24,8 @@ def main(argv=None):
     r.add_argument("--timeout", type=float, default=1800.0,
                    help="seconds one worker process may run before it is killed and its row marked error (default 1800)")
     r.add_argument("--no-scaling", action="store_true", help="skip the W2/W3 scaling curves")
+    r.add_argument("--no-cli", action="store_true",
+                   help="skip W1's one-point command-line latencies (cold and warm, whole process)")
     a = p.parse_args(argv)
     if a.cmd == "run":
         ws = [w.strip().upper() for w in a.workload.split(",") if w.strip()]
@@ -35,7 +37,7 @@ def main(argv=None):
         from .harness import run
 
         rep = run(ws, peers, a.out, quick=a.quick, cache_modes=tuple(x for x in a.cache.split(",") if x),
-                  scaling=not a.no_scaling, cache_root=a.cache_dir, timeout=a.timeout)
+                  scaling=not a.no_scaling, cache_root=a.cache_dir, timeout=a.timeout, cli=not a.no_cli)
         errors = [(w, r.get("label")) for w, e in rep["workloads"].items() for r in e["rows"]
                   if r.get("impl") == "jaxlmg" and r.get("status") == "error"]
         return 1 if errors else 0

@@ -54,6 +54,16 @@ def markdown(rep: dict) -> str:
                 f"{_f(rat.get('steady'), '{:.3g}×')} | {_f(rat.get('whole_process'), '{:.3g}×')} | "
                 f"{_f(ag.get('max_rel_dev'), '{:.1e}')} | {r.get('nan_points', '–')} | {notes} |")
         lines.append("")
+        if e.get("cli"):
+            lines += ["Command line, whole process (cold: empty cache directory; warm: best of the repeats "
+                      "that follow, reading the saved executable):", "",
+                      "| query | cold (s) | warm (s) | all warm runs (s) | identical output | error |",
+                      "|---|---|---|---|---|---|"]
+            for c in e["cli"]:
+                allw = ", ".join(f"{t:.2f}" for t in c.get("warm_all_s") or [])
+                lines.append(f"| `{c['query']}` | {_f(c.get('cold_s'))} | {_f(c.get('warm_s'))} | {allw} | "
+                             f"{c.get('same_output')} | {c.get('error') or ''} |")
+            lines.append("")
     if rep.get("scaling"):
         lines += ["## Scaling", ""]
         for w, d in rep["scaling"].items():

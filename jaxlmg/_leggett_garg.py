@@ -69,7 +69,7 @@ from jaxtyping import Array, Float, Int
 from ._config import ensure_x64
 from ._lindblad import (even_generator, even_pack, even_unpack, expm, odd_generator, odd_pack,
                         split_parity)
-from ._observables import _scaled_spectrum, matrix_elements
+from ._observables import _matrix_elements, _scaled_spectrum
 from ._status import Status
 from ._validate import check_choice, check_levels, check_n_spins, check_real
 
@@ -252,12 +252,15 @@ def _real_param(name, value, *, minimum=None, strict=False, maximum=None):
 
 
 def _bad_mask(g, f, t, p):
-    """In-graph validity (for traced inputs; all False for validated concrete inputs)."""
-    bad = ~(jnp.isfinite(g) & (g >= 0))
-    bad = bad | ~(jnp.isfinite(f) & (f >= 0))
+    """In-graph validity (for traced inputs; all False for validated concrete inputs).
+
+    Concrete inputs are checked with numpy: eager ``jnp`` operations would each compile a program."""
+    xp = jnp if any(_is_traced(a) for a in (g, f, t, p)) else np
+    bad = ~(xp.isfinite(g) & (g >= 0))
+    bad = bad | ~(xp.isfinite(f) & (f >= 0))
     if t is not None:
-        bad = bad | ~(jnp.isfinite(t) & (t > 0))
-    return bad | ~(jnp.isfinite(p) & (p >= 0) & (p <= 1))
+        bad = bad | ~(xp.isfinite(t) & (t > 0))
+    return bad | ~(xp.isfinite(p) & (p >= 0) & (p <= 1))
 
 
 def _validate_common(dephasing, n_spins, field, levels, dt, protocol, p_excited):
@@ -356,8 +359,14 @@ def lg_operators(n_spins, field, levels: int, *, coupling: float = 1.0, on_inval
     """
     ensure_x64()
     spec, c, ok_c = _scaled_spectrum(n_spins, field, levels=levels, coupling=coupling, on_invalid=on_invalid)
-    jzm = matrix_elements(spec, "jz")
-    qm = matrix_elements(spec, "q", sgn0=0.0)
+    return _lg_operators_post(spec, c, ok_c, levels)
+
+
+def _lg_operators_body(spec, c, ok_c, levels: int):
+    """Jz, Q, parity check and scaled gaps of :func:`lg_operators` (compiled as one program:
+    ``_lg_operators_post``)."""
+    jzm = _matrix_elements(spec, "jz", 0.0)
+    qm = _matrix_elements(spec, "q", 0.0)
     want = jnp.where(jnp.arange(levels) % 2 == 0, 1, -1)
     alt = jnp.all(spec.parity == want, axis=-1)
     status = jnp.where((spec.status == Status.OK) & ~alt, Status.UNRESOLVED, spec.status)
@@ -366,6 +375,9 @@ def lg_operators(n_spins, field, levels: int, *, coupling: float = 1.0, on_inval
         status = jnp.where(ok_c, status, Status.INVALID_INPUT)
         gaps = jnp.where(ok_c, gaps, jnp.nan)
     return gaps, jzm, qm, status
+
+
+_lg_operators_post = eqx.filter_jit(_lg_operators_body)
 
 
 class LGResult(eqx.Module):
@@ -428,38 +440,58 @@ def correlators(dephasing, n_spins, field, *, levels: int | str | None = 5, dt=N
         return correlators_full(dephasing, n_spins, field, dt=dt, protocol=protocol, coupling=coupling,
                                 p_excited=p_excited)
     g, n, f, lv, t, p = _validate_common(dephasing, n_spins, field, levels, dt, protocol, p_excited)
-    g, f, p = (jnp.asarray(x, jnp.float64) for x in (g, f, p))
-    t = None if t is None else jnp.asarray(t, jnp.float64)
     bad = _bad_mask(g, f, t, p)
-    f_safe = jnp.where(jnp.isfinite(f) & (f >= 0), f, 0.5)
+    xp = jnp if _is_traced(f) else np
+    f_safe = xp.where(xp.isfinite(f) & (f >= 0), f, 0.5)
     e, jzm, qm, status = lg_operators(n, f_safe, lv, coupling=coupling)
-    okspec = status == Status.OK
-    de = e[..., 1] - e[..., 0]
-    tt = default_dt(e) if t is None else t
-    shape = np.broadcast_shapes(status.shape, g.shape, np.shape(tt), p.shape, bad.shape)
-    bc = lambda a: jnp.broadcast_to(a, shape)
-    # Default Δt at ΔE = 0 (Γ = 0) is infinite: invalid (explicit Δt is fine there).
-    bad_dt = bc(okspec & ~(jnp.isfinite(tt) & (tt > 0)))
-    st = jnp.where(bc(bad) | bad_dt, Status.INVALID_INPUT, bc(status)).astype(jnp.int32)
-    run = st == Status.OK
-    # Safe values at points not computed (results masked to NaN below).
-    e_s = jnp.where(okspec[..., None], e, jnp.arange(lv, dtype=jnp.float64))
-    g_s = jnp.where(run, bc(g), 0.0)
-    t_s = jnp.where(run, bc(tt), 1.0)
-    p_s = jnp.where(run, bc(p), 0.0)
-    shape2, args = _broadcast_ops(e_s, jzm, qm, g_s, t_s, p_s)
+    shape, st, tt, de, args = _lg_inputs(e, jzm, qm, status, g, t, p, bad)
     if lv >= SPLIT_LEVELS:  # large truncations: splitting engine instead of the dense expm
         from ._lg_split import correlators_split
 
         out = correlators_split(*args, protocol == "sequential")
     else:
         out = _corr_batch(*args, protocol == "sequential")
-    c12, c23, c13, trusted = (o.reshape(shape2) for o in out)
-    st = jnp.where(run & ~trusted, INACCURATE, st).astype(jnp.int32)
+    return _lg_result(out, st, tt, de, shape=shape)
+
+
+def _lg_inputs(e, jzm, qm, status, g, t, p, bad):
+    """Status, Δt, ΔE and the flattened kernel arguments of :func:`correlators` (safe values at
+    points not computed), as one compiled program; returns the batch shape first."""
+    shape = np.broadcast_shapes(np.shape(status), np.shape(g), np.shape(e)[:-1] if t is None else np.shape(t),
+                                np.shape(p), np.shape(bad))
+    return (shape,) + _lg_inputs_jit(e, jzm, qm, status, g, t, p, bad, shape=shape)
+
+
+@jax.jit(static_argnames=("shape",))
+def _lg_inputs_jit(e, jzm, qm, status, g, t, p, bad, *, shape):
+    lv = e.shape[-1]
+    okspec = status == Status.OK
+    de = e[..., 1] - e[..., 0]
+    tt = default_dt(e) if t is None else jnp.asarray(t, jnp.float64)
+    bc = lambda a: jnp.broadcast_to(a, shape)
+    # Default Δt at ΔE = 0 (Γ = 0) is infinite: invalid (explicit Δt is fine there).
+    bad_dt = bc(okspec & ~(jnp.isfinite(tt) & (tt > 0)))
+    st = jnp.where(bc(bad) | bad_dt, Status.INVALID_INPUT, bc(status)).astype(jnp.int32)
+    run = st == Status.OK
+    # Safe values at points not computed (results masked to NaN by _lg_result).
+    e_s = jnp.where(okspec[..., None], e, jnp.arange(lv, dtype=jnp.float64))
+    g_s = jnp.where(run, bc(jnp.asarray(g, jnp.float64)), 0.0)
+    t_s = jnp.where(run, bc(tt), 1.0)
+    p_s = jnp.where(run, bc(jnp.asarray(p, jnp.float64)), 0.0)
+    shape2, args = _broadcast_ops(e_s, jzm, qm, g_s, t_s, p_s)
+    assert shape2 == shape
+    return st, bc(tt), bc(de), args
+
+
+@jax.jit(static_argnames=("shape",))
+def _lg_result(out, st, tt, de, *, shape):
+    """LGResult from the kernel's (C12, C23, C13, trusted), NaN where not OK."""
+    c12, c23, c13, trusted = (o.reshape(shape) for o in out)
+    st = jnp.where((st == Status.OK) & ~trusted, INACCURATE, st).astype(jnp.int32)
     ok = st == Status.OK
     nan = lambda a: jnp.where(ok, a, jnp.nan)
-    return LGResult(k3=nan(c12 + c23 - c13), c12=nan(c12), c23=nan(c23), c13=nan(c13), dt=nan(bc(tt)),
-                    delta_e=nan(bc(de)), status=st)
+    return LGResult(k3=nan(c12 + c23 - c13), c12=nan(c12), c23=nan(c23), c13=nan(c13), dt=nan(tt),
+                    delta_e=nan(de), status=st)
 
 
 def k3(dephasing, n_spins, field, *, levels: int | str | None = 5, dt=None, protocol: str = "stationary",

@@ -531,9 +531,10 @@ def _spectrum_core(n_spins, field, *, bias, levels, coupling, on_invalid, bucket
             n_sub = np.concatenate([n_sub, n_sub[rep]])
             cat = jnp.concatenate if traced else np.concatenate
             f_sub, b_sub = cat([f_sub, f_sub[rep]]), cat([b_sub, b_sub[rep]])
-        out = _kernel(jnp.asarray(n_sub), f_sub, b_sub, coupling, nb=nb, kb=kb, k=k, kc=min(kc, dim_states),
+        out = _kernel(jax.device_put(n_sub), f_sub, b_sub, coupling, nb=nb, kb=kb, k=k, kc=min(kc, dim_states),
                       dim=dim_states, method=method, blocks=blocks, ops=ops)
-        return tuple(a[:m_pts] for a in out)
+        # Concrete outputs are cut on the host: an eager slice would compile one more program.
+        return tuple(a[:m_pts] if _is_traced(a) else np.asarray(a)[:m_pts] for a in out)
 
     if bucket:
         dims = np.array([_bucket_size(int(x) + 1) for x in n_b])
@@ -604,7 +605,9 @@ def _spectrum_core(n_spins, field, *, bias, levels, coupling, on_invalid, bucket
     else:
         fb, bb = np.where(badf, f_rep, field_b), np.where(badf, b_rep, bias_b)
         n_rep = np.where(badf, _reported_n(n_spins, shape).reshape(-1), nn)
-    rs = lambda a, tail=(): jnp.asarray(a.reshape(shape + tail))
+    # Concrete results go to the device with device_put: jnp.asarray of a numpy array compiles (and,
+    # with the persistent cache, reads back) an identity program per shape and dtype in jax 0.10.
+    rs = lambda a, tail=(): jnp.asarray(a).reshape(shape + tail) if staged else jax.device_put(np.asarray(a).reshape(shape + tail))
     spec = Spectrum(
         energies=rs(w, (k,)), vectors=rs(v, (d_vec, k)), m=rs(m, (d_vec,)), mask=rs(mask, (d_vec,)),
         parity=rs(par, (k,)), status=rs(status.astype(np.int32) if not staged else status.astype(jnp.int32)),

@@ -350,20 +350,20 @@ def _bucket(k: int) -> int:
 def _search(lanes, state, rtol, max_iter: int, sequential: bool, regroup: bool):
     """Run every lane to a final status within ``max_iter`` evaluations."""
     if not regroup:
-        return _run(lanes, state, rtol, jnp.asarray(max_iter, jnp.int32), sequential)
+        return _run(lanes, state, rtol, np.int32(max_iter), sequential)
     done = 0
     while done < max_iter:
-        n = jnp.asarray(min(_CHUNK, max_iter - done), jnp.int32)
+        n = min(_CHUNK, max_iter - done)  # host integers: no eager JAX arithmetic between chunks
         st = np.asarray(state.status)
         act = np.flatnonzero(st < 0)
         if act.size == 0:
             break
         size = _bucket(act.size)
         if size >= st.size:
-            state = _run(lanes, state, rtol, n, sequential)
+            state = _run(lanes, state, rtol, np.int32(n), sequential)
         else:
             idx = np.concatenate([act, np.full(size - act.size, act[0])])
-            sub = _run(_take(lanes, idx), _take(state, idx), rtol, n, sequential)
+            sub = _run(_take(lanes, idx), _take(state, idx), rtol, np.int32(n), sequential)
             state = jax.tree_util.tree_map(lambda a, b: a.at[act].set(b[: act.size]), state, sub)
         done += n
     return state
@@ -556,6 +556,13 @@ def _solve_grouped(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequentia
 def _operators(n_flat, field, dt, levels, coupling, default):
     """(gaps, gap errors, jz, q, Δt, status) with safe values at failed points."""
     spec, ops = spectrum_operators(n_flat, field, levels=levels, coupling=coupling)
+    return _operators_post(spec, ops, dt, levels, default)
+
+
+@eqx.filter_jit
+def _operators_post(spec, ops, dt, levels: int, default: bool):
+    """Parity check and safe values, compiled as one program (eager, each ``jnp`` operation
+    would compile its own)."""
     jzm, qm = ops[:, 0], ops[:, 1]
     want = jnp.where(jnp.arange(levels) % 2 == 0, 1, -1)
     alt = jnp.all(spec.parity == want, axis=-1)
@@ -568,6 +575,17 @@ def _operators(n_flat, field, dt, levels, coupling, default):
     t = jnp.pi / (3.0 * gaps[:, 1]) if default else dt
     t = jnp.where(okm, t, 1.0)
     return gaps, gerr, jzm, qm, t, status
+
+
+@jax.jit
+def _primal_fields(g, st, it, k0, err, resid, status, t, gaps):
+    """The result fields of a threshold search, NaN where the spectrum or the search failed."""
+    ok_spec = status == Status.OK
+    st = jnp.where(ok_spec, st, status).astype(jnp.int32)
+    nan_unless = lambda m, a: jnp.where(m, a, jnp.nan)
+    return dict(dephasing=nan_unless(st == Status.OK, g), status=st, iterations=it,
+                k3_zero=nan_unless(ok_spec, k0), dt=nan_unless(ok_spec, t), delta_e=nan_unless(ok_spec, gaps[:, 1]),
+                error_estimate=nan_unless(ok_spec, err), residual=nan_unless(ok_spec, resid))
 
 
 def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential, best, default):
@@ -598,12 +616,7 @@ def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential
                 g, st, it, k0, err, resid = _solve_all(*args, rtol, max_iter, default, sequential, False)
             else:
                 g, st, it, k0, err, resid = _solve_grouped(*args, rtol, max_iter, default, sequential)
-        ok_spec = status == Status.OK
-        st = jnp.where(ok_spec, st, status).astype(jnp.int32)
-        nan_unless = lambda m, a: jnp.where(m, a, jnp.nan)
-        return dict(dephasing=nan_unless(st == Status.OK, g), status=st, iterations=it,
-                    k3_zero=nan_unless(ok_spec, k0), dt=nan_unless(ok_spec, t), delta_e=nan_unless(ok_spec, gaps[:, 1]),
-                    error_estimate=nan_unless(ok_spec, err), residual=nan_unless(ok_spec, resid))
+        return _primal_fields(g, st, it, k0, err, resid, status, t, gaps)
 
     def k3_at(fld, dt, gam, p=p_flat):
         gaps, _, jzm, qm, t, _ = _operators(n_flat, fld, dt, levels, coupling, default)
@@ -696,28 +709,41 @@ def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rto
     default = dt is None
     t_in = dt if traced_t else t
     shape = np.broadcast_shapes(n.shape, np.shape(field), np.shape(p), () if default else np.shape(t_in))
-    size = int(np.prod(shape))
     n_flat = np.broadcast_to(n, shape).reshape(-1)
-    p_flat = jnp.broadcast_to(jnp.asarray(p, jnp.float64), shape).reshape(-1)
-    fld = jnp.broadcast_to(jnp.asarray(f_arr, jnp.float64), shape).reshape(-1)
-    dtv = jnp.zeros(size) if default else jnp.broadcast_to(jnp.asarray(t_in, jnp.float64), shape).reshape(-1)
     sequential = protocol == "sequential"
-    # Traced values cannot be validated eagerly: invalid ones become NaN + INVALID_INPUT.
-    bad = ~(jnp.isfinite(fld) & (fld >= 0.0))
-    if not default:
-        bad = bad | ~(jnp.isfinite(dtv) & (dtv > 0.0))
-    bad = bad | ~(jnp.isfinite(p_flat) & (p_flat >= 0.0) & (p_flat <= 1.0))
-    fld = jnp.where(bad, 0.5, fld)
-    dtv = dtv if default else jnp.where(bad, 1.0, dtv)
-    p_flat = jnp.where(bad, 0.0, p_flat)
-    sg = jax.lax.stop_gradient
+    fld, dtv, p_flat, bad = _flat_inputs(f_arr, None if default else t_in, p, shape=shape)
+    sg = lambda a: jax.lax.stop_gradient(a) if isinstance(a, jax.core.Tracer) else a
     primal, attach = _threshold_impl(n_flat, lv, coupling, sg(p_flat), rtol, max_iter, sequential, best, default)
     out = primal(sg(fld), sg(dtv))
     if traced_f or traced_t or traced_p:
         out["dephasing"] = attach(fld, dtv, p_flat, out["dephasing"])
+    return ThresholdResult(**_mask_invalid(out, bad, shape=shape))
+
+
+@jax.jit(static_argnames=("shape",))
+def _flat_inputs(field, dt, p, *, shape):
+    """Flattened (field, Δt, p_excited) with safe values where invalid, and the invalid mask.
+
+    Traced values cannot be validated eagerly: invalid ones become NaN + INVALID_INPUT.
+    ``dt`` None: the default Δt (zeros here, set per point from the spectrum)."""
+    flat = lambda a: jnp.broadcast_to(jnp.asarray(a, jnp.float64), shape).reshape(-1)
+    fld, p_flat = flat(field), flat(p)
+    dtv = jnp.zeros(p_flat.shape) if dt is None else flat(dt)
+    bad = ~(jnp.isfinite(fld) & (fld >= 0.0))
+    if dt is not None:
+        bad = bad | ~(jnp.isfinite(dtv) & (dtv > 0.0))
+    bad = bad | ~(jnp.isfinite(p_flat) & (p_flat >= 0.0) & (p_flat <= 1.0))
+    fld = jnp.where(bad, 0.5, fld)
+    dtv = dtv if dt is None else jnp.where(bad, 1.0, dtv)
+    return fld, dtv, jnp.where(bad, 0.0, p_flat), bad
+
+
+@jax.jit(static_argnames=("shape",))
+def _mask_invalid(out, bad, *, shape):
+    """Result fields with INVALID_INPUT (NaN, iterations -1) at invalid inputs, in the batch shape."""
     out = {k: (jnp.where(bad, Status.INVALID_INPUT, v).astype(jnp.int32) if k == "status"
                else jnp.where(bad, -1 if k == "iterations" else jnp.nan, v)) for k, v in out.items()}
-    return ThresholdResult(**{k: v.reshape(shape) for k, v in out.items()})
+    return {k: v.reshape(shape) for k, v in out.items()}
 
 
 def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol: str = "stationary", coupling: float = 1.0,

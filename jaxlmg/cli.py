@@ -322,7 +322,7 @@ _SINGLE = {"on": False}
 
 def _point(name, static, fn, *args) -> dict:
     """One point. A query of exactly one point goes through a serialised, cached kernel
-    (see jaxlmg._cache.exported_call); N is a constant of that program, so lists (several
+    (see jaxlmg._cache.compiled_call); N is a constant of that program, so lists (several
     N) call the library directly, which shares compiled kernels between N of one size bucket.
     K3 and thresholds with ``levels >= SPLIT_LEVELS`` are called directly too: their splitting
     engine picks its step count per point, which a traced (exported) program cannot do."""
@@ -332,9 +332,9 @@ def _point(name, static, fn, *args) -> dict:
         if static.get("levels", 0) >= SPLIT_LEVELS:
             return fn(*args)
     if _SINGLE["on"]:
-        from ._cache import exported_call
+        from ._cache import compiled_call
 
-        return exported_call(name, static, fn, *args)
+        return compiled_call(name, static, fn, *args)
     return fn(*args)
 
 

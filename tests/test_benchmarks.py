@@ -53,7 +53,8 @@ def test_harness_quick_w1(tmp_path):
     """End to end: jaxlmg + scipy peers in separate processes, results agree, files written."""
     # A persistent (git-ignored) JAX cache keeps repeated test runs short.
     rep = harness.run(["W1"], ["scipy", "scipy_tuned"], tmp_path, quick=True, cache_modes=("cold",),
-                      scaling=False, log=lambda *a: None, cache_root=harness.REPO / ".jax_cache" / "bench-test")
+                      scaling=False, log=lambda *a: None, cache_root=harness.REPO / ".jax_cache" / "bench-test",
+                      cli=False)
     rows = rep["workloads"]["W1"]["rows"]
     jx = rows[0]
     if jx.get("status") == "skipped":
@@ -71,3 +72,16 @@ def test_harness_quick_w1(tmp_path):
     assert any(f.endswith("-quick.json") for f in files) and any(f.endswith("-quick.md") for f in files)
     data = json.loads(next(tmp_path.glob("*-quick.json")).read_text())
     assert data["machine"]["jax"] and data["machine"]["cores"]
+
+
+def test_goal_check_w1_counts_the_command_line_latencies():
+    """W1 is met only when the slowest one-point CLI query is ≤ 3 s cold and ≤ 1 s warm."""
+    rows = [dict(impl="jaxlmg", label="jaxlmg (cold cache)", status="ok", jax_cache="cold", whole_process_s=2.0,
+                 steady_s=0.01)]
+    cli = [dict(query="a", cold_s=2.5, warm_s=0.9), dict(query="b", cold_s=2.9, warm_s=0.95)]
+    assert harness.goal_check("W1", rows, False, cli=cli)["met"] is True
+    slow = cli + [dict(query="c", cold_s=2.0, warm_s=1.2)]
+    out = harness.goal_check("W1", rows, False, cli=slow)
+    assert out["met"] is False and "slowest warm 1.20 s" in out["summary"]
+    failed = cli + [dict(query="d", cold_s=1.0, warm_s=None, error="exit 2")]
+    assert harness.goal_check("W1", rows, False, cli=failed)["met"] is False

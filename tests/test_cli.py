@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -351,9 +352,9 @@ def test_cache_default_for_python_api_and_lazy_imports(tmp_path):
         assert loaded == "[]"
 
 
-def test_exported_call_roundtrip_fallbacks(tmp_path, monkeypatch):
-    """The serialised-kernel cache gives the direct result, rebuilds damaged files and
-    falls back for functions that cannot be traced."""
+def test_compiled_call_roundtrip_fallbacks(tmp_path, monkeypatch):
+    """The saved-executable cache gives the direct result in the function's key order,
+    rebuilds damaged files and falls back for functions that cannot be traced."""
     import jax.numpy as jnp
 
     import jaxlmg._cache as cache
@@ -365,37 +366,66 @@ def test_exported_call_roundtrip_fallbacks(tmp_path, monkeypatch):
         return {"s": jnp.sin(x) * y, "n": jnp.asarray(3) + jnp.round(y).astype(jnp.int32)}
 
     ref = {k: np.asarray(v) for k, v in fn(jnp.float64(0.3), jnp.float64(2.0)).items()}
-    for _ in range(2):  # export + serialise, then load
-        got = cache.exported_call("t", {"k": 1}, fn, 0.3, 2.0)
+    for _ in range(2):  # compile + save, then load
+        got = cache.compiled_call("t", {"k": 1}, fn, 0.3, 2.0)
+        assert list(got) == ["s", "n"]  # fn's order, not the pytree's sorted one
         assert float(got["s"]) == pytest.approx(float(ref["s"]), rel=1e-15) and int(got["n"]) == 5
-    files = list((tmp_path / "jaxlmg-exported").glob("t-*.jaxexport"))
+    files = list((tmp_path / "jaxlmg-exported").glob("t-*.xlaexe"))
     assert len(files) == 1
     files[0].write_bytes(b"garbage")  # damaged: rebuilt, same answer
-    assert float(cache.exported_call("t", {"k": 1}, fn, 0.3, 2.0)["s"]) == pytest.approx(float(ref["s"]), rel=1e-15)
+    assert float(cache.compiled_call("t", {"k": 1}, fn, 0.3, 2.0)["s"]) == pytest.approx(float(ref["s"]), rel=1e-15)
     assert files[0].read_bytes() != b"garbage"
 
     def untraceable(x):
         return {"v": jnp.asarray(float(np.asarray(x)) * 2)}  # concretises its argument
 
-    assert float(cache.exported_call("u", {}, untraceable, 1.5)["v"]) == 3.0
+    assert float(cache.compiled_call("u", {}, untraceable, 1.5)["v"]) == 3.0
     assert list((tmp_path / "jaxlmg-exported").glob("u-*.unsupported"))
-    assert float(cache.exported_call("u", {}, untraceable, 2.5)["v"]) == 5.0
+    assert float(cache.compiled_call("u", {}, untraceable, 2.5)["v"]) == 5.0
     monkeypatch.setenv("JAXLMG_NO_EXPORT", "1")
-    assert float(cache.exported_call("t2", {}, fn, 0.3, 2.0)["s"]) == pytest.approx(float(ref["s"]), rel=1e-15)
+    assert float(cache.compiled_call("t2", {}, fn, 0.3, 2.0)["s"]) == pytest.approx(float(ref["s"]), rel=1e-15)
     assert not list((tmp_path / "jaxlmg-exported").glob("t2-*"))
+
+
+def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path):
+    """A program with LAPACK custom calls, saved by one process and loaded by another that never
+    lowered a linear-algebra op, gives the direct answer (jaxlib's LAPACK table must be filled
+    before it runs: without that the second process segfaulted)."""
+    code = textwrap.dedent("""
+        import json, pathlib
+        import numpy as np, jax.numpy as jnp
+        import jaxlmg._cache as cache
+        fn = lambda x: {"x": jnp.linalg.solve(jnp.eye(3) * x + 1.0, jnp.arange(3.0)),
+                        "w": jnp.linalg.eigh(jnp.eye(3) * x + jnp.ones((3, 3)))[0]}
+        out = cache.compiled_call("lapack", {}, fn, 2.0)
+        files = sorted(p.suffix for p in pathlib.Path(cache._ENABLED, "jaxlmg-exported").iterdir())
+        print(json.dumps({"x": np.asarray(out["x"]).tolist(), "w": np.asarray(out["w"]).tolist(), "files": files}))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("JAXLMG_NO_CACHE", "JAXLMG_CACHE", "JAXLMG_NO_EXPORT")}
+    env["JAXLMG_CACHE_DIR"] = str(tmp_path)
+    outs = []
+    for _ in range(2):  # compile + save, then load in a new process
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        outs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    assert outs[0] == outs[1] and outs[1]["files"] == [".xlaexe"]
+    a = np.eye(3) * 2.0 + 1.0
+    assert not np.max(np.abs(np.array(outs[1]["x"]) - np.linalg.solve(a, np.arange(3.0)))) > 1e-14
+    w_ref = np.linalg.eigvalsh(np.eye(3) * 2.0 + np.ones((3, 3)))
+    assert not np.max(np.abs(np.array(outs[1]["w"]) - w_ref)) > 1e-13
 
 
 def test_single_point_queries_use_the_serialised_kernel_lists_do_not(capsys, monkeypatch):
     import jaxlmg._cache as cache
 
     calls = []
-    real = cache.exported_call
+    real = cache.compiled_call
 
     def spy(name, static, fn, *args):
         calls.append((name, static))
         return real(name, static, fn, *args)
 
-    monkeypatch.setattr(cache, "exported_call", spy)
+    monkeypatch.setattr(cache, "compiled_call", spy)
     code, out, err = run(capsys, "spectrum", "-N", "10", "-g", "0.5", "--levels", "3", "--json")
     assert code == 0, err
     assert calls == [("spectrum", {"n": 10, "levels": 3})]
