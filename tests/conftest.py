@@ -35,10 +35,23 @@ if not _DEFAULTS:
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
-# No persistent XLA cache in tests by default: each run compiles what it checks. With
-# JAXLMG_TEST_CACHE_DIR=DIR the workers and the subprocesses they start share a cache there
-# (duplicate compilations across xdist workers are read back instead).
+# A persistent XLA cache that lives for one test run: each run compiles what it checks, once. The
+# controller creates it (an empty temporary directory, removed at exit) before xdist starts its
+# workers, so the two workers and the subprocesses the tests start (CLI, notebook kernels) read back
+# what another process already compiled instead of compiling it again. Full suite on 2 cores,
+# 2026-12-01: 1290 s wall and 40 min CPU, against 1529 s and 48 min without it.
+# JAXLMG_TEST_CACHE_DIR=DIR uses (and keeps) DIR instead; JAXLMG_TEST_CACHE_DIR=off: no cache.
+if "JAXLMG_TEST_CACHE_DIR" not in os.environ and "PYTEST_XDIST_WORKER" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _run_cache = tempfile.mkdtemp(prefix="jaxlmg-test-cache-")
+    os.environ["JAXLMG_TEST_CACHE_DIR"] = _run_cache
+    atexit.register(shutil.rmtree, _run_cache, ignore_errors=True)
 _TEST_CACHE = os.environ.get("JAXLMG_TEST_CACHE_DIR")
+if _TEST_CACHE == "off":
+    _TEST_CACHE = None
 os.environ.pop("JAXLMG_CACHE", None)
 if _TEST_CACHE:
     os.environ["JAXLMG_CACHE_DIR"] = _TEST_CACHE
