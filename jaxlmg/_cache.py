@@ -135,10 +135,15 @@ def _host() -> str:
     return f"{platform.machine()}|{model or platform.processor()}"
 
 
-def _fast_compile_options() -> dict:
-    """XLA options for the one-point programs of the command line: they run for milliseconds, so
-    compile time is what a user waits for (W1 threshold at the paper point, 2-core CPU: XLA
-    compile 7.0 s with the defaults, 2.9 s with these; run time 3 ms either way)."""
+def _compile_options() -> dict:
+    """XLA options for the one-point programs of the command line on a CPU: they run for
+    milliseconds, so compile time is what a user waits for (W1 threshold at the paper point,
+    2-core CPU: XLA compile 7.0 s with the defaults, 2.9 s with these; run time 3 ms either way).
+    Empty (XLA's defaults) on other backends, for an unknown jaxlib, or with ``JAXLMG_FAST_COMPILE=0``."""
+    import jax
+
+    if os.environ.get("JAXLMG_FAST_COMPILE", "").strip() in ("0", "false", "no") or jax.default_backend() != "cpu":
+        return {}
     try:
         from jaxlib import version as _v
 
@@ -149,18 +154,6 @@ def _fast_compile_options() -> dict:
     if minor <= (0, 10):  # the flag is gone from jaxlib 0.11 (XLA rejects unknown options)
         opts["xla_cpu_use_fusion_emitters"] = False  # classic emitters: faster to compile
     return opts
-
-
-#: Compiler options of the serialised one-point programs (CPU only; ``JAXLMG_FAST_COMPILE=0``: XLA's defaults).
-FAST_COMPILE: dict = {}
-
-
-def _compile_options() -> dict:
-    import jax
-
-    if os.environ.get("JAXLMG_FAST_COMPILE", "").strip() in ("0", "false", "no") or jax.default_backend() != "cpu":
-        return {}
-    return _fast_compile_options()
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -225,7 +218,7 @@ def compiled_call(name: str, static: dict, fn, *args) -> dict:
     (``jaxlmg-exported/<name>-<key>.xlaexe``, keyed by ``name``, ``static``, the argument
     shapes, :func:`_fingerprint` and the compiler options); a later process loads it and runs
     it, with no tracing, lowering or compilation. On a CPU the program is compiled with
-    :func:`_fast_compile_options`. The result is a dict in ``fn``'s key order. Any problem
+    :func:`_compile_options`. The result is a dict in ``fn``'s key order. Any problem
     (cache off, a function that cannot be traced, a damaged file, a backend that cannot
     serialise executables) falls back to calling ``fn`` directly or rebuilding the file, with
     the same result. ``JAXLMG_NO_EXPORT=1`` switches this off.
@@ -239,9 +232,8 @@ def compiled_call(name: str, static: dict, fn, *args) -> dict:
     args = tuple(np.asarray(a, np.float64) for a in args)  # numpy: no conversion kernel to compile
     if _ENABLED is None or os.environ.get("JAXLMG_NO_EXPORT", "").strip() not in ("", "0"):
         return fn(*args)
-    FAST_COMPILE.clear()
-    FAST_COMPILE.update(_compile_options())
-    body = json.dumps([name, static, [list(a.shape) for a in args], _fingerprint(), sorted(FAST_COMPILE.items())],
+    opts = _compile_options()
+    body = json.dumps([name, static, [list(a.shape) for a in args], _fingerprint(), sorted(opts.items())],
                       sort_keys=True, default=str)
     key = hashlib.sha256(body.encode()).hexdigest()[:40]
     path = os.path.join(_ENABLED, "jaxlmg-exported", f"{name}-{key}")
@@ -265,7 +257,7 @@ def compiled_call(name: str, static: dict, fn, *args) -> dict:
         _write_atomic(path + ".unsupported", b"")
         return fn(*args)
     try:
-        compiled = lowered.compile(compiler_options=dict(FAST_COMPILE)) if FAST_COMPILE else lowered.compile()
+        compiled = lowered.compile(compiler_options=opts) if opts else lowered.compile()
     except Exception:  # noqa: BLE001 - options refused by this XLA: its defaults
         compiled = lowered.compile()
     _save_executable(path + ".xlaexe", compiled, _custom_calls(lowered.as_text()), order)

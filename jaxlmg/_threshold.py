@@ -207,11 +207,6 @@ def _exp2(p, q, r, s, t):
     return jnp.where(pos, c_pos, c_osc), jnp.where(pos, s_pos, s_osc), h
 
 
-def _exp2_apply(p, q, r, s, t, x0, x1):
-    """exp(M t) x for real 2×2 M = [[p, q], [r, s]] whose eigenvalues have Re ≤ 0 (see :func:`_exp2`)."""
-    return _exp2_times(_exp2(p, q, r, s, t), q, r, x0, x1)
-
-
 def _exp2_times(coef, q, r, x0, x1):
     """exp(M t) x from the (C, S, h) of :func:`_exp2` (M - τI = [[h, q], [r, -h]])."""
     c, sc, h = coef
