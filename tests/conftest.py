@@ -39,7 +39,8 @@ jax.config.update("jax_enable_x64", True)
 # controller creates it (an empty temporary directory, removed at exit) before xdist starts its
 # workers, so the two workers and the subprocesses the tests start (CLI, notebook kernels) read back
 # what another process already compiled instead of compiling it again. Full suite on 2 cores,
-# 2026-12-01: 1290 s and 1336 s wall (40 and 42 min CPU), against 1529 s and 48 min without it.
+# 2026-12-01: 1290, 1336 and 1534 s wall (40, 42 and 48 min CPU), against 1529 s and 48 min without it
+# (a gain within the host's noise); 3 of its 5 worker crashes were in the cache write (README).
 # JAXLMG_TEST_CACHE_DIR=DIR uses (and keeps) DIR instead; JAXLMG_TEST_CACHE_DIR=off: no cache.
 if "JAXLMG_TEST_CACHE_DIR" not in os.environ and "PYTEST_XDIST_WORKER" not in os.environ:
     import atexit
