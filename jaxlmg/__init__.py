@@ -4,11 +4,14 @@ Importing jaxlmg enables float64 in JAX (``jax_enable_x64``); public functions r
 if it is switched off afterwards. It also turns on JAX's persistent compilation cache in
 ``~/.cache/jaxlmg/jax`` (see :mod:`jaxlmg._cache`: ``JAXLMG_CACHE_DIR``, ``JAXLMG_NO_CACHE=1``).
 
+A long session that compiles many distinct programs can exhaust the process's memory maps
+(``vm.max_map_count``): see :func:`release_compiled_programs`.
+
 Submodules are imported on first use of one of their names, so a one-point query does
 not pay for the report, plotting or semiclassical code.
 """
 
-from ._config import ensure_x64
+from ._config import compiled_program_maps, ensure_x64, release_compiled_programs
 from ._cache import enable_compilation_cache as _enable_cache
 from ._lazy import lazy_exports as _lazy_exports
 
@@ -42,5 +45,5 @@ _LAZY = {
 _SUBPACKAGES = ("dynamics", "landau_zener", "cats")
 
 __getattr__, __dir__, _names = _lazy_exports(__name__, _LAZY, globals(), _SUBPACKAGES)
-__all__ = ["ensure_x64", *_names]
+__all__ = ["compiled_program_maps", "ensure_x64", "release_compiled_programs", *_names]
 __version__ = "0.1.0"

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ._config import release_compiled_programs
 from ._units import BEC
 
 GAMMA = 0.95
@@ -405,7 +406,14 @@ def _lg_rows(d: dict, i: int, data: dict, quick: bool) -> list[dict]:
 
 def build_report(*, quick: bool = False, progress=None) -> Report:
     """Recompute everything; ``quick`` uses coarse grids (for tests, ~tens of seconds)."""
-    say = progress or (lambda msg: None)
+    report_progress = progress or (lambda msg: None)
+
+    def say(msg):
+        # Each step compiles its own programs; drop the earlier steps' ones before the process
+        # nears its memory-map limit (jaxlmg._config, "Memory maps of compiled programs").
+        release_compiled_programs()
+        report_progress(msg)
+
     data: dict[str, Any] = {}
     rows: list[dict] = []
     # One spectrum call for every doublet point: Table 3, ηMF(N), ηMF(Γ/J), benchmark.

@@ -89,6 +89,18 @@ def lmg_ref():
     return ref
 
 
+@pytest.fixture(autouse=True)
+def _bounded_memory_maps():
+    """Drop JAX's compiled programs when this worker nears its memory-map limit. Every XLA:CPU kernel
+    holds three maps until its program is dropped, and a worker that compiled ~600 tests' programs
+    reached vm.max_map_count (65 530): the "XLA:CPU crash while compiling" of earlier runs (jaxlmg._config).
+    The per-run compilation cache turns the recompilations this causes into file reads."""
+    yield
+    from jaxlmg import release_compiled_programs
+
+    release_compiled_programs(above=0.4)
+
+
 # xdist (`make test` runs `-n 2 --dist loadgroup`): the tests of one file share shapes, so they run on one
 # worker and compile their kernels once, not once per worker. The largest file's tests stay spread
 # over the workers (scheduled after the file groups, they balance the two workers' loads).
