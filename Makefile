@@ -18,8 +18,10 @@ install: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m jaxlmg reproduce --out report
 
-## The test suite (what CI runs). --reruns 1: XLA:CPU (jaxlib 0.10) still segfaults an xdist worker
-## while compiling, about twice per full run (README "Known issues"); a crashed test is rerun once.
+## The test suite (what CI runs). --reruns 1 is a safety net only: the worker crashes it was added for
+## (about two per run until session 9) were processes running out of memory maps, fixed since (README
+## "Known issues"); runs since then had none. A rerun shows in the summary line: read it as a failure to
+## explain (the one rerun of session 12 was a real one-ulp batch dependence that failed twice).
 ## Not --dist loadgroup: after a worker crash its replacement received no work and the run hung.
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q --durations=15 --reruns 1

@@ -597,7 +597,10 @@ def _twisted_plain(d, e, lam_hi, lam_lo, n_valid):
 
     def fstep(qprev, row):
         dli, e2i = row
-        q = dli - e2i / qprev
+        # e2i = 0 (a decoupled row, padding): no derivative through qprev, which may be the
+        # pivot floor -pivmin (λ exactly an eigenvalue of the rows above), where the plain
+        # derivative -e2i/qprev² is 0/0 (pivmin² underflows). Same primal values.
+        q = dli - e2i / jnp.where(e2i == 0, 1.0, qprev)
         q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
         return q, q
 
@@ -611,14 +614,17 @@ def _twisted_plain(d, e, lam_hi, lam_lo, n_valid):
     rows = jnp.arange(n)
     gr = jnp.take_along_axis(gam, r[None, :], axis=0)[0]
 
+    def ratio(ei, qi):  # -e_i/q_i; no derivative through a floored pivot where e_i = 0 (see fstep)
+        return -ei / jnp.where(ei == 0, 1.0, qi)
+
     def up(carry, row):
         i, ei, qi = row
-        z = jnp.where(i == r, 1.0, jnp.where(i < r, (-ei / qi) * carry, 0.0))
+        z = jnp.where(i == r, 1.0, jnp.where(i < r, ratio(ei, qi) * carry, 0.0))
         return z, z
 
     def down(carry, row):
         i, ei, qi = row
-        z = jnp.where(i == r, 1.0, jnp.where(i > r, (-ei / qi) * carry, 0.0))
+        z = jnp.where(i == r, 1.0, jnp.where(i > r, ratio(ei, qi) * carry, 0.0))
         return z, z
 
     zk = jnp.zeros((k,), dt)
@@ -632,21 +638,27 @@ def _twisted_plain(d, e, lam_hi, lam_lo, n_valid):
     two = 2.0 ** 500
 
     def lstep(carry, row):
-        mant, expo, neg = carry
+        mant, expo, neg, cut = carry
         i, ei, qi = row
         act = i < r
-        ratio = jnp.where(act, jnp.abs(ei / jnp.where(act, qi, 1.0)), 1.0)
+        # A zero coupling above the twist: v_0 = 0 exactly, log|v_0| = -inf. Its factor is
+        # kept out of the product (and of the derivative: d log 0 is inf, and 0·inf = NaN
+        # would reach every lane's gradient through the shared d and e).
+        use = act & (ei != 0)
+        cut = cut | (act & (ei == 0))
+        ratio = jnp.where(use, jnp.abs(ei / jnp.where(use, qi, 1.0)), 1.0)
         mant = mant * ratio
         small = lax.stop_gradient(mant) < 1.0 / two
         big = lax.stop_gradient(mant) > two
         mant = jnp.where(small, mant * two, jnp.where(big, mant / two, mant))
         expo = expo + jnp.where(small, -1, jnp.where(big, 1, 0))
         neg = neg + jnp.where(act & ((-ei / jnp.where(act, qi, 1.0)) < 0), 1, 0)
-        return (mant, expo, neg), None
+        return (mant, expo, neg, cut), None
 
-    init = (jnp.ones((k,), dt), jnp.zeros((k,), jnp.int32), jnp.zeros((k,), jnp.int32))
-    (mant, expo, neg), _ = lax.scan(lstep, init, (rows, ep[:, None], qf), unroll=_UNROLL_DD)
+    init = (jnp.ones((k,), dt), jnp.zeros((k,), jnp.int32), jnp.zeros((k,), jnp.int32), jnp.zeros((k,), bool))
+    (mant, expo, neg, cut), _ = lax.scan(lstep, init, (rows, ep[:, None], qf), unroll=_UNROLL_DD)
     log_first = jnp.log(mant) + expo.astype(dt) * np.log(two) - 0.5 * jnp.log(nrm2)
+    log_first = jnp.where(cut, -jnp.inf, log_first)
     v = z / jnp.sqrt(nrm2)
     s = jnp.where(lax.stop_gradient(_seqsum(v)) < 0, -1.0, 1.0)
     sign_first = jnp.where(neg % 2 == 1, -1.0, 1.0) * s
@@ -810,10 +822,14 @@ def lowest_eigenvalues_dd(d, e, k: int, n_valid):
 #    multisection, or by a probe just inside the bracket end it overshot;
 # 3. a certificate: Sturm counts at x ∓ δ (δ = 0.75 eps·max(|x|, 1e-3·scale), the
 #    neighbouring floats) and at x ∓ 4096 δ must bracket λ_i;
-# 4. plain bisection for the lanes the certificate did not finish (rare; from a
-#    bracket of ≤ 8192 δ after a failed certificate).
-# Guarantee, as for :func:`bisect_lowest`: hi − lo ≤ 2 eps·max(|lo|, |hi|, 1e-3·scale)
-# with count(lo) ≤ i < count(hi) for the computed Sturm counts; result (lo + hi)/2.
+# 4. bisection on a fixed grid (the floats that are multiples of ulp(1e-3·scale)) down
+#    to the one grid cell [lo, hi] with count(lo) ≤ i < count(hi): 1-2 count sweeps
+#    after a certificate, ~20 after a failed one (rare; bracket ≤ 8192 δ).
+# Guarantee, stronger than :func:`bisect_lowest`'s: hi − lo ≤ 2 eps·max(|lo|, |hi|,
+# 1e-3·scale), lo and hi adjacent grid points with count(lo) ≤ i < count(hi) for the
+# computed Sturm counts; result (lo + hi)/2. That cell depends on the matrix alone, not
+# on the path of stages 1-3 (whose products and sums XLA may fuse differently per
+# batch shape), so the result is bitwise independent of the batch.
 
 
 def _count_minor(d, e2p, x, pivmin):
@@ -1027,25 +1043,76 @@ def _fast_lowest_minor(d, e, n_valid, *, k: int):
         else:
             hi = jnp.where(need & (cj > idx) & (xj < hi), xj, hi)
 
-    # 4. Bisection for the lanes the certificate did not finish.
+    # 4. Bisection on the grid G down to the one cell of G that holds the count boundary
+    # (see _grid_index): a few count sweeps after a certificate, the whole bisection
+    # after a failed one. The result depends on the matrix and the count sweep only.
+    unit = _grid_unit(floor)[None, :]
+    lo_i = _grid_index(lo, unit, up=False)
+    hi_i = _grid_index(hi, unit, up=True)
+
+    def open4(lo_i, hi_i):
+        return active & (hi_i - lo_i > 1)
+
     def run4(st):
-        it, lo, hi = st
-        return (it < 160) & ~lane_all(done_of(lo, hi) | ~active)
+        it, lo_i, hi_i = st
+        return (it < 160) & jnp.any(open4(lo_i, hi_i), axis=0)
 
     def b4(st):
         run = run4(st)
-        it, lo, hi = st
-        mid = lo + 0.5 * (hi - lo)
-        frozen = done_of(lo, hi) | ~active
-        cc = _count_minor(d, e2p, mid, pivmin)
+        it, lo_i, hi_i = st
+        mid_i = lo_i + (hi_i - lo_i) // 2
+        cc = _count_minor(d, e2p, _grid_value(mid_i, unit), pivmin)
         below = cc <= idx
-        new = (it + 1, jnp.where(frozen | ~below, lo, mid), jnp.where(frozen | below, hi, mid))
+        op = open4(lo_i, hi_i)
+        new = (it + 1, jnp.where(op & below, mid_i, lo_i), jnp.where(op & ~below, mid_i, hi_i))
         return freeze(run, new, st)
 
-    st = (jnp.zeros((nbat,), jnp.int32), lo, hi)
-    it4, lo, hi = lax.while_loop(lambda s: jnp.any(run4(s)), b4, st)
+    st = (jnp.zeros((nbat,), jnp.int32), lo_i, hi_i)
+    it4, lo_i, hi_i = lax.while_loop(lambda s: jnp.any(run4(s)), b4, st)
+    lo, hi = _grid_value(lo_i, unit), _grid_value(hi_i, unit)
     lam = jnp.where(active, lo + 0.5 * (hi - lo), top)
     return lam, jnp.stack([it1, it2, it4])
+
+
+# The grid G of the final bisection: the floats that are integer multiples of
+# u = ulp(floor) (floor = 1e-3·scale; u ≥ 2^-1000). Every float of magnitude ≥ P = 2^52·u
+# is in G, below P exactly the multiples of u. Its points are numbered in order by
+# int64 indices (a multiple m·u below P has index m; above P the index runs on with the
+# float's bit pattern), so bisection on G is integer bisection. G's cell holding λ_i
+# (index of its upper end: the smallest grid point whose Sturm count exceeds i) is a
+# property of the matrix and the count sweep alone, which has no product feeding a sum.
+# The path that led there (multisection, Laguerre steps, certificate) uses products and
+# sums, and XLA:CPU contracts a*b + c into an FMA or not depending on the vector shape it
+# compiles for (so on the batch size: openxla/xla#41579, no flag turns it off); a midpoint
+# of the path's last bracket then differed by an ulp between batch sizes. The grid cell
+# does not.
+
+_GRID_TOP = 2**52
+
+
+def _grid_unit(floor):
+    """u = ulp(floor), a power of two, at least 2^-1000 (no subnormal arithmetic)."""
+    _, ex = jnp.frexp(floor)
+    return jnp.ldexp(jnp.ones_like(floor), jnp.maximum(ex - 53, -1000))
+
+
+def _grid_index(x, unit, *, up: bool):
+    """Index (int64) of the point of G at or below x (``up``: at or above)."""
+    big = unit * float(_GRID_TOP)
+    a = jnp.abs(x)
+    q = x / unit  # exact: unit is a power of two
+    small = (jnp.ceil(q) if up else jnp.floor(q)).astype(jnp.int64)
+    bits = lax.bitcast_convert_type(a, jnp.int64) - lax.bitcast_convert_type(big, jnp.int64) + _GRID_TOP
+    return jnp.where(a < big, small, jnp.where(x < 0, -bits, bits))
+
+
+def _grid_value(i, unit):
+    """The point of G with index i (inverse of :func:`_grid_index`)."""
+    big = unit * float(_GRID_TOP)
+    a = jnp.abs(i)
+    bits = lax.bitcast_convert_type(big, jnp.int64) + (a - _GRID_TOP)
+    large = lax.bitcast_convert_type(jnp.maximum(bits, 0), jnp.float64)
+    return jnp.where(a < _GRID_TOP, i.astype(jnp.float64) * unit, jnp.where(i < 0, -large, large))
 
 
 @functools.lru_cache(maxsize=None)
@@ -1055,7 +1122,8 @@ def _fast_lowest_fn(k: int):
 
 def fast_lowest(d, e, k: int, n_valid, *, return_iterations: bool = False):
     """Lowest ``k`` eigenvalues of the leading ``n_valid`` rows of (d, e): drop-in for
-    :func:`bisect_lowest` (same contract and guarantee) at about a third of the cost.
+    :func:`bisect_lowest` (its contract, and the result is the midpoint of a fixed grid
+    cell: bitwise independent of the batch whatever XLA fuses) at about a third of the cost.
     ``return_iterations``: also the iteration counts of stages 1, 2 and 4.
     vmap of it runs one lanes-minor kernel over the whole batch (see above)."""
     n_valid = jnp.asarray(n_valid, jnp.int32)

@@ -1,16 +1,17 @@
 import os
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-# Tests spend most of their time compiling small XLA:CPU kernels once, so they may compile with cheaper
+# Tests spend most of their time compiling small XLA:CPU kernels once, so they compile with cheaper
 # settings than users get (JAXLMG_TEST_XLA_DEFAULTS=1 keeps XLA's defaults):
 # - --xla_cpu_use_fusion_emitters=false (jaxlib <= 0.10 only: 0.11 removed the flag, and XLA aborts on an
 #   unknown flag): the classic fusion emitters compile faster (threshold + gradient at N = 370: 48 s ->
-#   30 s CPU). On by default.
-# - --xla_backend_optimization_level=0 (LLVM -O0), only with JAXLMG_TEST_O0=1: full suite 1171 s -> 741 s
-#   wall on 2 cores (2026-11-30), results differ from -O2 in the last bits only. Not the default: in three
-#   -O0 runs the XLA:CPU worker crash (README "Known issues") came 3, 1 and 3 times, once as a MemoryError in
-#   a 25x4x4 multiply that failed its rerun in the same corrupted process too (CI red); at -O2 it came
-#   once per run. Tests that depend on -O2 code generation read O0 below.
+#   30 s CPU).
+# - --xla_backend_optimization_level=0 (LLVM -O0; JAXLMG_TEST_O0=0 switches it off): full suite on 2 cores
+#   560-1180 s against 904-1062 s at -O2 (2026-12-01/02, shared machine). Results differ from -O2 in the
+#   last bits only; the bitwise batch-independence checks also run under XLA's defaults
+#   (tests/test_user_codegen.py), which is how an FMA contraction that depended on the batch size was found.
+#   It used to be opt-in because the worker crash came more often with it; that crash was the process
+#   running out of memory maps (jaxlmg._config), bounded since by _bounded_memory_maps below.
 # Set here, before JAX creates its CPU client, and inherited by the subprocesses the tests start (CLI,
 # sweep, notebook kernel). Only for tests: users get XLA's defaults.
 _O0 = "--xla_backend_optimization_level=0"
@@ -26,8 +27,8 @@ def _jaxlib_minor():
 #: XLA_FLAGS as given to the test run, before the settings below (for subprocesses that want XLA's defaults).
 USER_XLA_FLAGS = os.environ.get("XLA_FLAGS", "")
 _DEFAULTS = os.environ.get("JAXLMG_TEST_XLA_DEFAULTS") == "1"
-#: Whether this process compiles with LLVM -O0 (opt-in, JAXLMG_TEST_O0=1).
-O0 = not _DEFAULTS and os.environ.get("JAXLMG_TEST_O0") == "1"
+#: Whether this process compiles with LLVM -O0 (the default for tests; JAXLMG_TEST_O0=0: -O2).
+O0 = not _DEFAULTS and os.environ.get("JAXLMG_TEST_O0", "1") != "0"
 if not _DEFAULTS:
     _flags = ([_O0] if O0 else []) + ([_CLASSIC_EMITTERS] if _jaxlib_minor() <= (0, 10) else [])
     os.environ["XLA_FLAGS"] = " ".join([USER_XLA_FLAGS] + _flags).strip()
@@ -40,7 +41,8 @@ jax.config.update("jax_enable_x64", True)
 # workers, so the two workers and the subprocesses the tests start (CLI, notebook kernels) read back
 # what another process already compiled instead of compiling it again. Full suite on 2 cores,
 # 2026-12-01: 1290, 1336 and 1534 s wall (40, 42 and 48 min CPU), against 1529 s and 48 min without it
-# (a gain within the host's noise); 3 of its 5 worker crashes were in the cache write (README).
+# (a gain within the host's noise). 3 of that period's 5 worker crashes were in the cache write: the
+# place where a process that had run out of memory maps asked for the next one (README "Known issues").
 # JAXLMG_TEST_CACHE_DIR=DIR uses (and keeps) DIR instead; JAXLMG_TEST_CACHE_DIR=off: no cache.
 if "JAXLMG_TEST_CACHE_DIR" not in os.environ and "PYTEST_XDIST_WORKER" not in os.environ:
     import atexit
@@ -101,9 +103,10 @@ def _bounded_memory_maps():
     release_compiled_programs(above=0.4)
 
 
-# xdist (`make test` runs `-n 2 --dist loadgroup`): the tests of one file share shapes, so they run on one
-# worker and compile their kernels once, not once per worker. The largest file's tests stay spread
-# over the workers (scheduled after the file groups, they balance the two workers' loads).
+# xdist groups, used only with `--dist loadgroup` (`make test` runs the default `--dist load`: the per-run
+# compilation cache above already shares compiled kernels between workers). With loadgroup the tests of
+# one file run on one worker and compile their kernels once; the largest file's tests stay spread over
+# the workers (scheduled after the file groups, they balance the two workers' loads).
 _SPREAD_FILES = {"test_contract.py"}
 
 
