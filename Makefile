@@ -20,11 +20,11 @@ reproduce: $(STAMP)
 
 ## The test suite (what CI runs). --reruns 1 is a safety net only: the worker crashes it was added for
 ## (about two per run until session 9) were processes running out of memory maps, fixed since (README
-## "Known issues"); runs since then had none. A rerun shows in the summary line: read it as a failure to
-## explain (the one rerun of session 12 was a real one-ulp batch dependence that failed twice).
+## "Known issues"). -rR names every rerun test in the summary: read a rerun as a failure to explain
+## (session 12: a one-ulp batch dependence failed twice; one unnamed rerun in its clean-clone CI).
 ## Not --dist loadgroup: after a worker crash its replacement received no work and the run hung.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q --durations=15 --reruns 1
+	$(PY) -m pytest -n 2 -q -rR --durations=15 --reruns 1
 
 ## Benchmarks against scipy (QuTiP/dynamiqs too if installed: pip install -e ".[bench]")
 bench: $(STAMP)

@@ -390,7 +390,9 @@ def test_compiled_call_roundtrip_fallbacks(tmp_path, monkeypatch):
 def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path):
     """A program with LAPACK custom calls, saved by one process and loaded by another that never
     lowered a linear-algebra op, gives the direct answer (jaxlib's LAPACK table must be filled
-    before it runs: without that the second process segfaulted)."""
+    before it runs: without that the second process segfaulted). The loading process fills it
+    without running scipy.linalg's package __init__, and scipy.linalg still imports and works
+    afterwards."""
     code = textwrap.dedent("""
         import json, pathlib
         import numpy as np, jax.numpy as jnp
@@ -399,7 +401,13 @@ def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path):
                         "w": jnp.linalg.eigh(jnp.eye(3) * x + jnp.ones((3, 3)))[0]}
         out = cache.compiled_call("lapack", {}, fn, 2.0)
         files = sorted(p.suffix for p in pathlib.Path(cache._ENABLED, "jaxlmg-exported").iterdir())
-        print(json.dumps({"x": np.asarray(out["x"]).tolist(), "w": np.asarray(out["w"]).tolist(), "files": files}))
+        import sys
+        light = "scipy.linalg" not in sys.modules  # the table filled without scipy.linalg's __init__
+        import scipy, scipy.linalg  # afterwards the real package, sharing the loaded cython_lapack
+        ok = bool(scipy.linalg.cython_lapack is sys.modules["scipy.linalg.cython_lapack"]
+              and abs(scipy.linalg.det(np.eye(2) * 3.0) - 9.0) < 1e-12)
+        print(json.dumps({"x": np.asarray(out["x"]).tolist(), "w": np.asarray(out["w"]).tolist(), "files": files,
+                          "light": light, "ok": ok}))
     """)
     env = {k: v for k, v in os.environ.items() if k not in ("JAXLMG_NO_CACHE", "JAXLMG_CACHE", "JAXLMG_NO_EXPORT")}
     env["JAXLMG_CACHE_DIR"] = str(tmp_path)
@@ -408,7 +416,8 @@ def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path):
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
         assert p.returncode == 0, p.stderr[-2000:]
         outs.append(json.loads(p.stdout.strip().splitlines()[-1]))
-    assert outs[0] == outs[1] and outs[1]["files"] == [".xlaexe"]
+    assert outs[0]["x"] == outs[1]["x"] and outs[0]["w"] == outs[1]["w"] and outs[1]["files"] == [".xlaexe"]
+    assert outs[1]["light"] and outs[1]["ok"] and outs[0]["ok"]
     a = np.eye(3) * 2.0 + 1.0
     assert not np.max(np.abs(np.array(outs[1]["x"]) - np.linalg.solve(a, np.arange(3.0)))) > 1e-14
     w_ref = np.linalg.eigvalsh(np.eye(3) * 2.0 + np.ones((3, 3)))
