@@ -2,10 +2,11 @@
 
 The suite compiles at LLVM -O0 (tests/conftest.py). Code generation matters here: XLA:CPU contracts
 a*b + c into one FMA or not depending on the vector shape a loop is compiled for, so on the batch
-size (openxla/xla#41579; no flag turns it off), at -O0 and -O2 differently. The kernels are written
-so that no result depends on that (fast_lowest finishes on a fixed grid); this runs the bitwise
-checks again in one process with XLA's default flags: the tridiagonal kernel (random neighbours,
-batch sizes 3, 5, 8, 40, permuted), the spectrum, K3/correlators and the threshold search."""
+size (openxla/xla#41579; no flag turns it off), at -O0 and -O2 differently. fast_lowest is built so
+that its result cannot depend on that (a fixed-grid finish); the other kernels are checked, not proven.
+This runs the bitwise checks again in one process with XLA's default flags: the tridiagonal kernel
+(random neighbours, batch sizes 3, 5, 8, 40, permuted), the spectrum, K3/correlators and the
+threshold search."""
 
 import os
 import subprocess
