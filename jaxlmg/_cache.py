@@ -192,6 +192,10 @@ def _load_executable(path: str):
         return None
 
 
+#: The modules jaxlib reads its BLAS/LAPACK function pointers from (jaxlib/cpu/_lapack.so).
+_SCIPY_TABLES = ("scipy.linalg.cython_blas", "scipy.linalg.cython_lapack")
+
+
 def _fill_lapack_table() -> None:
     """Fill jaxlib's LAPACK function table (pointers read from ``scipy.linalg.cython_blas`` and
     ``cython_lapack``).
@@ -215,18 +219,15 @@ def _fill_lapack_table() -> None:
             for name in _SCIPY_TABLES:
                 sys.modules.pop(name, None)
     lapack._lapack.initialize()
-    if alone and "scipy.linalg" not in sys.modules:
+    if alone:
         # Forget the modules again (the table keeps its pointers; the libraries stay loaded): a
         # later ``import scipy.linalg`` then imports and binds them as usual.
         for name in _SCIPY_TABLES:
             sys.modules.pop(name, None)
 
 
-#: The modules jaxlib reads its BLAS/LAPACK function pointers from (jaxlib/cpu/_lapack.so).
-_SCIPY_TABLES = ("scipy.linalg.cython_blas", "scipy.linalg.cython_lapack")
-
-
 def _import_tables_alone() -> None:
+    """Import the :data:`_SCIPY_TABLES` modules under an empty stand-in for ``scipy.linalg``."""
     import importlib
     import importlib.util
     import sys

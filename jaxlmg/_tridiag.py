@@ -646,8 +646,7 @@ def _twisted_plain(d, e, lam_hi, lam_lo, n_valid):
         # would reach every lane's gradient through the shared d and e).
         use = act & (ei != 0)
         cut = cut | (act & (ei == 0))
-        ratio = jnp.where(use, jnp.abs(ei / jnp.where(use, qi, 1.0)), 1.0)
-        mant = mant * ratio
+        mant = mant * jnp.where(use, jnp.abs(ei / jnp.where(use, qi, 1.0)), 1.0)
         small = lax.stop_gradient(mant) < 1.0 / two
         big = lax.stop_gradient(mant) > two
         mant = jnp.where(small, mant * two, jnp.where(big, mant / two, mant))
