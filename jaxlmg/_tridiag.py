@@ -971,6 +971,7 @@ def _fast_lowest_minor(d, e, n_valid, *, k: int):
     chi0 = jnp.full((k, nbat), big, jnp.int32)
     st = (jnp.zeros((nbat,), jnp.int32), lo0, hi0, clo0, chi0)
     it1, lo, hi, clo, chi = lax.while_loop(lambda s: jnp.any(run1(s)), b1, st)
+    lo1, hi1 = lo, hi  # every end has a count-sweep count on its side (or is a Gershgorin bound)
 
     # 2. Laguerre (bounds from every probe for every lane, own step when λ_i is adjacent).
     def laguerre(x, g, h):
@@ -1028,23 +1029,62 @@ def _fast_lowest_minor(d, e, n_valid, *, k: int):
     st = (jnp.zeros((nbat,), jnp.int32), lo, hi, clo, chi, x0, jnp.zeros((k, nbat), bool), x0)
     it2, lo, hi, clo, chi, _, conv, best = lax.while_loop(lambda s: jnp.any(run2(s)), b2, st)
 
-    # 3. Certificate: counts at the floats next to the Laguerre limit.
+    # 3. Certificate: counts at the floats next to the Laguerre limit, and at the bracket
+    # ends themselves. Stage 2 took its bracket ends from the Laguerre sweep's counts, whose
+    # pivots XLA may contract into FMAs differently from the count sweep's; at a count
+    # boundary the two can disagree by one, so the ends are checked with the count sweep
+    # (in the same sweep as the probes) and widened where it disagrees (_grid_finish).
     need = active & conv & ~done_of(lo, hi)
     # Probes at the neighbouring floats (δ) and, so that a failed certificate leaves a
-    # short bisection, 4096 δ away (one count sweep over the 4k shifts).
+    # short bisection, 4096 δ away (one count sweep over the 6k shifts).
     delta = 0.75 * eps * jnp.maximum(jnp.abs(best), floor)
     probes = [best - 4096.0 * delta, best + 4096.0 * delta, best - delta, best + delta]
-    c = _count_minor(d, e2p, jnp.concatenate(probes), pivmin)
+    c = _count_minor(d, e2p, jnp.concatenate(probes + [lo, hi]), pivmin)
+    lo_ok, hi_ok = c[4 * k:5 * k] <= idx, c[5 * k:] > idx
     for j, xj in enumerate(probes):
         cj = c[j * k:(j + 1) * k]
         if j % 2 == 0:
-            lo = jnp.where(need & (cj <= idx) & (xj > lo), xj, lo)
+            take = need & (cj <= idx) & (xj > lo)
+            lo, lo_ok = jnp.where(take, xj, lo), lo_ok | take
         else:
-            hi = jnp.where(need & (cj > idx) & (xj < hi), xj, hi)
+            take = need & (cj > idx) & (xj < hi)
+            hi, hi_ok = jnp.where(take, xj, hi), hi_ok | take
+    lam, it4 = _grid_finish(d, e2p, pivmin, idx, active, floor, lo, hi, lo_ok, hi_ok, lo1, hi1)
+    lam = jnp.where(active, lam, top)
+    return lam, jnp.stack([it1, it2, it4])
 
-    # 4. Bisection on the grid G down to the one cell of G that holds the count boundary
-    # (see _grid_index): a few count sweeps after a certificate, the whole bisection
-    # after a failed one. The result depends on the matrix and the count sweep only.
+
+def _grid_finish(d, e2p, pivmin, idx, active, floor, lo, hi, lo_ok, hi_ok, lo_safe, hi_safe):
+    """The midpoint of the cell of the grid G (see below) that holds the count boundary of
+    each lane (k, B), with the number of bisection steps (B,).
+
+    lo/hi bracket λ_i; lo_ok/hi_ok say whether the count sweep confirms each end
+    (count(lo) ≤ i < count(hi)). An end it does not confirm lies on the wrong side of the
+    boundary (by an ulp, from a count computed elsewhere): it becomes the other end, and the
+    bracket is widened on its side in doubling steps, never past lo_safe/hi_safe (ends the
+    count sweep confirmed before), until both ends are confirmed. The bisection on G then
+    needs only the count sweep, so the cell is a property of the matrix alone."""
+    def bad_of(lo_ok, hi_ok):
+        return active & ~(lo_ok & hi_ok)
+
+    def bw(st):
+        it, lo, hi, lo_ok, hi_ok, w = st
+        run = (it < 64) & jnp.any(bad_of(lo_ok, hi_ok), axis=0)
+        both = ~lo_ok & ~hi_ok  # not monotone (cannot happen): restart from the safe ends
+        lo_n = jnp.where(both, lo_safe, jnp.where(~lo_ok, jnp.maximum(lo - w, lo_safe),
+                                                  jnp.where(~hi_ok, hi, lo)))
+        hi_n = jnp.where(both, hi_safe, jnp.where(~hi_ok, jnp.minimum(hi + w, hi_safe),
+                                                  jnp.where(~lo_ok, lo, hi)))
+        c = _count_minor(d, e2p, jnp.concatenate([lo_n, hi_n]), pivmin)
+        k = lo.shape[0]
+        new = (it + 1, lo_n, hi_n, c[:k] <= idx, c[k:] > idx, 2.0 * w)
+        return tuple(jnp.where(run, a, b) for a, b in zip(new, st))
+
+    k = lo.shape[0]
+    w0 = jnp.maximum(hi - lo, 4.0 * float(jnp.finfo(lo.dtype).eps) * jnp.maximum(jnp.abs(lo), floor))
+    st = (jnp.zeros(lo.shape[1:], jnp.int32), lo, hi, lo_ok, hi_ok, w0)
+    _, lo, hi, _, _, _ = lax.while_loop(lambda s: jnp.any(bad_of(s[3], s[4])), bw, st)
+
     unit = _grid_unit(floor)[None, :]
     lo_i = _grid_index(lo, unit, up=False)
     hi_i = _grid_index(hi, unit, up=True)
@@ -1064,13 +1104,12 @@ def _fast_lowest_minor(d, e, n_valid, *, k: int):
         below = cc <= idx
         op = open4(lo_i, hi_i)
         new = (it + 1, jnp.where(op & below, mid_i, lo_i), jnp.where(op & ~below, mid_i, hi_i))
-        return freeze(run, new, st)
+        return tuple(jnp.where(run, a, b) for a, b in zip(new, st))
 
-    st = (jnp.zeros((nbat,), jnp.int32), lo_i, hi_i)
+    st = (jnp.zeros(lo.shape[1:], jnp.int32), lo_i, hi_i)
     it4, lo_i, hi_i = lax.while_loop(lambda s: jnp.any(run4(s)), b4, st)
     lo, hi = _grid_value(lo_i, unit), _grid_value(hi_i, unit)
-    lam = jnp.where(active, lo + 0.5 * (hi - lo), top)
-    return lam, jnp.stack([it1, it2, it4])
+    return lo + 0.5 * (hi - lo), it4
 
 
 # The grid G of the final bisection: the floats that are integer multiples of

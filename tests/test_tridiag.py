@@ -199,7 +199,7 @@ def test_twisted_log_first_component_below_underflow():
 
 # ------------------------------ fast dd eigenvalues (Laguerre + count certificate)
 
-from jaxlmg._tridiag import bisect_lowest, fast_lowest, rayleigh_delta  # noqa: E402
+from jaxlmg._tridiag import _grid_finish, _minor_setup, bisect_lowest, fast_lowest, rayleigh_delta  # noqa: E402
 
 _FAST_K, _FAST_ROWS = 4, 48
 _fast = jax.jit(lambda d, e, nv: fast_lowest(d, e, _FAST_K, nv, return_iterations=True))
@@ -332,6 +332,68 @@ def test_fast_lowest_bits_independent_of_batch_size_and_order():
             out = np.asarray(_fast_vm(np.repeat(dd[j:j + 1], size, 0), np.repeat(ee[j:j + 1], size, 0),
                                       np.repeat(nv[j:j + 1], size)))
             _same_bits(out, np.repeat(alone[j:j + 1], size, 0), 1.0)
+
+
+def test_fast_lowest_bracket_end_from_a_laguerre_count_off_by_one():
+    """A split matrix (n = 26) where, at XLA's defaults, the Laguerre sweep's count (pivots through
+    e²·(1/q), contracted into FMAs) put a stage-2 bracket end one ulp on the wrong side of the count
+    sweep's boundary for λ_0; the grid finish then returned the cell next to the right one. The ends
+    are now checked with the count sweep and widened: the result is the boundary cell."""
+    d, e = _random_matrix("split", 26, np.random.default_rng(63))
+    lam = np.asarray(_fast(*_padded(d, e, _FAST_ROWS), jnp.int32(26))[0])
+    ae = np.abs(e)
+    rad = np.r_[0.0, ae] + np.r_[ae, 0.0]
+    scale = max(abs(np.min(d - rad)), abs(np.max(d + rad)))
+    for i in range(_FAST_K):
+        assert _in_boundary_cell(lam[i], i, d, e, 1e-3 * scale), (i, lam[i])
+
+
+@jax.jit
+def _finish(d, e, nv, lo, hi, lo_ok, hi_ok):
+    """fast_lowest's grid finish (lanes-minor: d (n, B), lo (k, B)) from given bracket ends."""
+    _, valid, _, _, pivmin, e2p, _ = _minor_setup(d, e, nv)
+    ae = jnp.abs(e)
+    z = jnp.zeros_like(ae[:1])
+    rad = jnp.concatenate([z, ae]) + jnp.concatenate([ae, z])
+    gl = jnp.min(jnp.where(valid, d - rad, jnp.inf), axis=0)
+    gu = jnp.max(jnp.where(valid, d + rad, -jnp.inf), axis=0)
+    floor = 1e-3 * jnp.maximum(jnp.maximum(jnp.abs(gl), jnp.abs(gu)), np.finfo(float).tiny)
+    idx = jnp.arange(lo.shape[0])[:, None]
+    active = idx < nv[None, :]
+    safe_lo = jnp.broadcast_to(gl - 1.0, lo.shape)
+    safe_hi = jnp.broadcast_to(gu + 1.0, lo.shape)
+    return _grid_finish(d, e2p, pivmin, idx, active, floor, lo, hi, lo_ok, hi_ok, safe_lo, safe_hi)
+
+
+def test_grid_finish_repairs_bracket_ends_on_the_wrong_side():
+    """The grid finish given, for every lane of 40 matrices, a bracket whose lower end lies above
+    λ_i (count > i, flagged), or whose upper end lies below it, by 3 grid points up to 1e-6·scale
+    (independent count in numpy): it returns the boundary cell's midpoint, bitwise the same as
+    fast_lowest from its own bracket, each end confirmed by the count alone."""
+    rng = np.random.default_rng(11)
+    kinds = ["normal", "wilkinson", "graded", "split", "lmg"]
+    mats = [_random_matrix(kinds[j % 5], int(rng.integers(4, 41)), rng) for j in range(40)]
+    dd = np.stack([np.asarray(_padded(d, e, _FAST_ROWS)[0]) for d, e in mats])
+    ee = np.stack([np.asarray(_padded(d, e, _FAST_ROWS)[1]) for d, e in mats])
+    nv = np.array([len(d) for d, _ in mats], np.int32)
+    lam = np.asarray(_fast_vm(dd, ee, nv)).T  # (k, B)
+    scales = []
+    for d, e in mats:
+        ae = np.abs(e)
+        rad = np.r_[0.0, ae] + np.r_[ae, 0.0]
+        scales.append(max(abs(np.min(d - rad)), abs(np.max(d + rad))))
+    scales = np.array(scales)
+    unit = 2.0 ** np.maximum(np.frexp(1e-3 * scales)[1] - 53, -1000)
+    for off in (3.0 * np.maximum(np.spacing(np.abs(lam)), unit), 1e-9 * scales, 1e-6 * scales):
+        above, below = lam + off, lam - off
+        for b, (d, e) in enumerate(mats):  # the premise, by an independent count
+            for i in range(_FAST_K):
+                assert _np_count(d, e, above[i, b]) > i >= _np_count(d, e, below[i, b])
+        ok, bad = np.ones_like(lam, bool), np.zeros_like(lam, bool)
+        for lo, hi, lo_ok, hi_ok in ((above, above + 4 * off, bad, ok), (below - 4 * off, below, ok, bad),
+                                     (above, above + off, bad, ok)):
+            out, _ = _finish(dd.T, ee.T, nv, lo, hi, lo_ok, hi_ok)
+            _same_bits(np.asarray(out), lam, 1.0)
 
 
 def test_twisted_derivatives_finite_at_an_exact_eigenvalue():

@@ -5,8 +5,8 @@ a*b + c into one FMA or not depending on the vector shape a loop is compiled for
 size (openxla/xla#41579; no flag turns it off), at -O0 and -O2 differently. fast_lowest is built so
 that its result cannot depend on that (a fixed-grid finish); the other kernels are checked, not proven.
 This runs the bitwise checks again in one process with XLA's default flags: the tridiagonal kernel
-(random neighbours, batch sizes 3, 5, 8, 40, permuted), the spectrum, K3/correlators and the
-threshold search."""
+(random neighbours, batch sizes 3, 5, 8, 40, permuted; a bracket end that the Laguerre count put
+one ulp on the wrong side), the spectrum, K3/correlators and the threshold search."""
 
 import os
 import subprocess
@@ -20,6 +20,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKS = [
     "test_tridiag.py::test_fast_lowest_certified_padding_and_batch_invariant",
     "test_tridiag.py::test_fast_lowest_bits_independent_of_batch_size_and_order",
+    "test_tridiag.py::test_fast_lowest_bracket_end_from_a_laguerre_count_off_by_one",
+    "test_tridiag.py::test_grid_finish_repairs_bracket_ends_on_the_wrong_side",
     "test_spectrum.py::test_point_independent_of_batch",
     "test_k3_contract.py::test_batch_fields_equal_single_point",
     "test_threshold_batch.py::test_solver_level_independence_with_duplicates_and_order",
