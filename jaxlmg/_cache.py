@@ -29,7 +29,7 @@ one directory) and a process hung. The hang was jaxlib's parallel batched LAPACK
 (fixed by the ``NPROC`` guard of :mod:`jaxlmg._config`); after that guard, 3 rounds of 4
 concurrent CLI queries and 8 sequential ones sharing one directory all finished, so the
 cache is the default.
-The test suite runs without it (``tests/conftest.py``), so every test compiles what it checks.
+The test suite uses a fresh directory per run (``tests/conftest.py``), shared by its workers.
 """
 
 from __future__ import annotations
@@ -185,11 +185,15 @@ def _load_executable(path: str):
             _fill_lapack_table()
         return deserialize_and_load(payload, in_tree, out_tree), order
     except Exception:  # noqa: BLE001 - damaged or stale file: rebuilt by the caller
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+        _remove(path)
         return None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 #: The modules jaxlib reads its BLAS/LAPACK function pointers from (jaxlib/cpu/_lapack.so).
@@ -297,8 +301,12 @@ def compiled_call(name: str, static: dict, fn, *args) -> dict:
     loaded = _load_executable(path + ".xlaexe")
     if loaded is not None:
         compiled, order = loaded
-        out = compiled(*args)
-        return {k: out[k] for k in order}
+        try:
+            out = compiled(*args)
+            jax.block_until_ready(out)  # a kernel missing from the file is reported here
+            return {k: out[k] for k in order}
+        except Exception:  # noqa: BLE001 - a file that loads but cannot run (see _compile_fresh): rebuilt
+            _remove(path + ".xlaexe")
     order: list = []
 
     def traced(*a):
@@ -311,13 +319,39 @@ def compiled_call(name: str, static: dict, fn, *args) -> dict:
     except Exception:  # noqa: BLE001 - not traceable (e.g. concretises an argument): remember, run as is
         _write_atomic(path + ".unsupported", b"")
         return fn(*args)
-    try:
-        compiled = lowered.compile(compiler_options=opts) if opts else lowered.compile()
-    except Exception:  # noqa: BLE001 - options refused by this XLA: its defaults
-        compiled = lowered.compile()
+    compiled = _compile_fresh(lowered, opts)
     _save_executable(path + ".xlaexe", compiled, _custom_calls(lowered.as_text()), order)
     out = compiled(*args)
     return {k: out[k] for k in order}
+
+
+def _compile_fresh(lowered, opts: dict):
+    """Compile ``lowered`` with ``opts`` (XLA's defaults if refused) without JAX's persistent
+    compilation cache, neither read nor written.
+
+    The program is to be serialised (:func:`_save_executable`), and on XLA:CPU (jaxlib 0.10.2)
+    an executable that was itself deserialised, as a persistent-cache hit is, serialises
+    without some of its kernels: the file then fails in every later process with
+    ``NOT_FOUND: Function <kernel> not found``. This happened whenever the saved file was
+    missing but the cache held the program (another jaxlmg version with the same kernels, a
+    test that used another directory for the files). The saved file is the cache for these
+    programs, so the JAX cache would only hold a second copy."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache as cc
+
+    was = bool(jax.config.jax_enable_compilation_cache)
+    if was:
+        jax.config.update("jax_enable_compilation_cache", False)
+        cc.reset_cache()  # the cache's on/off decision is latched per process until reset
+    try:
+        try:
+            return lowered.compile(compiler_options=opts) if opts else lowered.compile()
+        except Exception:  # noqa: BLE001 - options refused by this XLA: its defaults
+            return lowered.compile()
+    finally:
+        if was:
+            jax.config.update("jax_enable_compilation_cache", True)
+            cc.reset_cache()
 
 
 def _custom_calls(text: str) -> list:

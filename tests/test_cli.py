@@ -387,6 +387,53 @@ def test_compiled_call_roundtrip_fallbacks(tmp_path, monkeypatch):
     assert not list((tmp_path / "jaxlmg-exported").glob("t2-*"))
 
 
+def test_saved_executable_is_sound_when_jax_cache_already_holds_the_program(tmp_path):
+    """The saved file is compiled afresh even where JAX's persistent cache holds the program (the
+    file deleted, or saved under another key by another jaxlmg version): on XLA:CPU an executable
+    deserialised from that cache serialises without some of its kernels, and the file then failed in
+    every later process (NOT_FOUND: Function ..._kernel not found; a flaky CLI test in session 12).
+    A file that loads but cannot run is rebuilt, not reported as an internal error."""
+    code = textwrap.dedent("""
+        import json, pathlib
+        import jax, numpy as np, jax.numpy as jnp
+        import jaxlmg._cache as cache
+        fn = lambda x: {"a": jnp.cumsum(jnp.arange(10.0) * x), "b": jnp.sin(jnp.broadcast_to(x, (3, 4)))}
+        ref = {k: np.asarray(v).tolist() for k, v in fn(0.5).items()}
+        exported = pathlib.Path(cache._ENABLED, "jaxlmg-exported")
+        cache.compiled_call("resave", {}, fn, 0.5)
+        for p in exported.iterdir():
+            p.unlink()  # the saved file is gone; JAX's cache keeps whatever it holds
+        jax.clear_caches()
+        cache.compiled_call("resave", {}, fn, 0.5)
+        (path,) = exported.glob("resave-*.xlaexe")
+        compiled, order = cache._load_executable(str(path))
+        out = compiled(np.float64(0.5))
+        sound = {k: np.asarray(out[k]).tolist() for k in order} == ref
+        # A file that loads but cannot run, made the way the bad files were made (another program,
+        # so that running it by mistake would give other numbers):
+        import pickle
+        from jax.experimental.serialize_executable import serialize, deserialize_and_load
+        fx = lambda x: {"a": jnp.cumsum(jnp.arange(10.0) * x), "b": jnp.cos(jnp.broadcast_to(x, (3, 4)))}
+        twice = serialize(deserialize_and_load(*serialize(jax.jit(fx).lower(0.5).compile())))
+        try:
+            np.asarray(deserialize_and_load(*twice)(np.float64(0.5))["a"])
+            rebuilt = None  # this jaxlib re-serialises soundly: nothing to rebuild
+        except Exception:
+            path.write_bytes(pickle.dumps((*twice, [], ["a", "b"])))
+            got = cache.compiled_call("resave", {}, fn, 0.5)
+            rebuilt = {k: np.asarray(v).tolist() for k, v in got.items()} == ref
+            compiled, order = cache._load_executable(str(path))  # and the new file runs
+            rebuilt = rebuilt and {k: np.asarray(v).tolist() for k, v in compiled(np.float64(0.5)).items()} == ref
+        print(json.dumps({"sound": sound, "rebuilt": rebuilt}))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("JAXLMG_NO_CACHE", "JAXLMG_CACHE", "JAXLMG_NO_EXPORT")}
+    env["JAXLMG_CACHE_DIR"] = str(tmp_path)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res["sound"] is True and res["rebuilt"] in (True, None), res
+
+
 def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path):
     """A program with LAPACK custom calls, saved by one process and loaded by another that never
     lowered a linear-algebra op, gives the direct answer (jaxlib's LAPACK table must be filled
