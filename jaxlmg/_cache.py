@@ -8,8 +8,8 @@ layers keep that work for later processes:
   for both protocols + the threshold: 12.0 s cold, 3.5 s warm on the 2-core CPU);
 * saved executables for the command line's one-point queries (:func:`compiled_call`,
   ``jaxlmg-exported/*.xlaexe``): a repeated query loads one compiled program and runs it, with
-  no tracing, lowering or compilation (``jaxlmg threshold -N 370 -g 0.95``: 4.1 s cold, 1.0 s
-  warm, whole process; ``spectrum``: 2.2 s and 0.7 s).
+  no tracing, lowering or compilation (``jaxlmg threshold -N 370 -g 0.95``: 3.7 s cold, 0.83 s
+  warm, whole process; ``spectrum``: 1.9 s and 0.64 s; 2-core CPU, 2026-12-02).
 
 Where the cache lives, in order of precedence:
 
