@@ -1,6 +1,6 @@
 """Persistent XLA compilation cache for jaxlmg (on by default, in a per-user cache directory).
 
-A one-point query spends most of its cold time tracing and compiling XLA programs. Two
+A one-point query spends most of its cold time tracing and compiling XLA programs. Three
 layers keep that work for later processes:
 
 * JAX's persistent compilation cache (Python API and command line): a repeated call still
@@ -9,7 +9,11 @@ layers keep that work for later processes:
 * saved executables for the command line's one-point queries (:func:`compiled_call`,
   ``jaxlmg-exported/*.xlaexe``): a repeated query loads one compiled program and runs it, with
   no tracing, lowering or compilation (``jaxlmg threshold -N 370 -g 0.95``: 3.7 s cold, 0.83 s
-  warm, whole process; ``spectrum``: 1.9 s and 0.64 s; 2-core CPU, 2026-12-02).
+  warm, whole process; ``spectrum``: 1.9 s and 0.64 s; 2-core CPU, 2026-12-02);
+* saved executables for the spectrum kernel of the Python API (:func:`disk_jit`, same
+  directory): a later process loads the kernel of each (size bucket, levels, batch) instead of
+  tracing and lowering it (the README quickstart as a script: 13.2 s warm with JAX's cache
+  alone, 6.7–6.8 s with these; 43 s with an empty cache).
 
 Where the cache lives, in order of precedence:
 
@@ -34,6 +38,7 @@ The test suite uses a fresh directory per run (``tests/conftest.py``), shared by
 
 from __future__ import annotations
 
+import functools
 import os
 
 _ENABLED: str | None = None
@@ -101,7 +106,7 @@ _FINGERPRINT: str | None = None
 
 
 def _fingerprint() -> str:
-    """Identifies the code an exported kernel came from: jaxlmg's sources, jax, jaxlib, backend."""
+    """Identifies the code a saved executable came from: jaxlmg's sources, jax, jaxlib, backend."""
     global _FINGERPRINT
     if _FINGERPRINT is None:
         import hashlib
@@ -111,10 +116,11 @@ def _fingerprint() -> str:
 
         h = hashlib.sha256()
         pkg = os.path.dirname(os.path.abspath(__file__))
-        for name in sorted(os.listdir(pkg)):
-            if name.endswith(".py"):
-                with open(os.path.join(pkg, name), "rb") as fh:
-                    h.update(name.encode() + b"\0" + fh.read() + b"\0")
+        files = sorted(os.path.relpath(os.path.join(root, f), pkg) for root, _, names in os.walk(pkg)
+                       for f in names if f.endswith(".py"))
+        for name in files:  # every module, subpackages included (dynamics, cats, ...)
+            with open(os.path.join(pkg, name), "rb") as fh:
+                h.update(name.encode() + b"\0" + fh.read() + b"\0")
         h.update(f"{jax.__version__}|{jaxlib.__version__}|{jax.default_backend()}|"
                  f"{jax.config.jax_enable_x64}|{jax.devices()[0].device_kind}|{_host()}|"
                  f"{os.environ.get('XLA_FLAGS', '')}".encode())
@@ -358,3 +364,82 @@ def _custom_calls(text: str) -> list:
     import re
 
     return sorted(set(re.findall(r"custom_call\s*@([A-Za-z0-9_.]+)", text)))
+
+
+# --------------------------------------------------------- saved executables for the Python API
+
+_DISK_JITS: list = []
+
+
+def release_loaded() -> None:
+    """Drop the executables :func:`disk_jit` functions hold in memory (with ``jax.clear_caches``:
+    every loaded program holds memory maps, see :func:`jaxlmg.release_compiled_programs`)."""
+    for f in _DISK_JITS:
+        f._loaded.clear()
+
+
+def disk_jit(name: str, static_argnames: tuple):
+    """``jax.jit(fn, static_argnames=...)`` whose programs for concrete arguments are saved as
+    executables (``jaxlmg-exported/<name>-<key>.xlaexe``, keyed like :func:`compiled_call` by the
+    static arguments, the abstract values of the others, :func:`_fingerprint`), so that a later
+    process loads them instead of tracing, lowering and compiling (or reading JAX's cache, which
+    still traces and lowers). Static arguments must be passed by keyword, the others by position.
+    Under a transformation (tracers among the arguments), with the cache or the saved executables
+    switched off (``JAXLMG_NO_EXPORT=1``), or on any problem with a file, it is the plain jitted
+    function, with the same program: the same XLA options (the defaults), so the same bits."""
+    def wrap(fn):
+        import jax
+
+        jitted = jax.jit(fn, static_argnames=static_argnames)
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            import jax
+
+            if _ENABLED is None or os.environ.get("JAXLMG_NO_EXPORT", "").strip() not in ("", "0"):
+                return jitted(*args, **kwargs)
+            leaves, treedef = jax.tree_util.tree_flatten(args)
+            if any(isinstance(x, jax.core.Tracer) for x in leaves) or set(kwargs) - set(static_argnames):
+                return jitted(*args, **kwargs)
+            key = _disk_key(name, kwargs, treedef, leaves)
+            compiled = call._loaded.get(key)
+            if compiled is None:
+                path = os.path.join(_ENABLED, "jaxlmg-exported", f"{name}-{key}.xlaexe")
+                loaded = _load_executable(path)
+                if loaded is not None:
+                    compiled = loaded[0]
+                    try:
+                        out = compiled(*args)
+                        jax.block_until_ready(out)  # a kernel missing from the file shows here
+                    except Exception:  # noqa: BLE001 - loads but cannot run: rebuilt below
+                        _remove(path)
+                        compiled = None
+                    else:
+                        call._loaded[key] = compiled
+                        return out
+                try:
+                    lowered = jitted.lower(*args, **kwargs)
+                    compiled = _compile_fresh(lowered, {})
+                except Exception:  # noqa: BLE001 - cannot be lowered ahead of time: as jitted
+                    return jitted(*args, **kwargs)
+                _save_executable(path, compiled, _custom_calls(lowered.as_text()), [])
+                call._loaded[key] = compiled
+            return compiled(*args)
+
+        call._loaded = {}
+        call.jitted = jitted
+        _DISK_JITS.append(call)
+        return call
+
+    return wrap
+
+
+def _disk_key(name, static, treedef, leaves) -> str:
+    import hashlib
+    import json
+
+    import jax
+
+    body = json.dumps([name, sorted((k, repr(v)) for k, v in static.items()), str(treedef),
+                       [str(jax.typeof(x)) for x in leaves], _fingerprint()])
+    return hashlib.sha256(body.encode()).hexdigest()[:40]

@@ -127,6 +127,9 @@ def release_compiled_programs(*, above: float = 0.5) -> bool:
         return False
     import gc
 
+    from ._cache import release_loaded
+
     jax.clear_caches()
+    release_loaded()  # the saved executables loaded by the Python API (jaxlmg._cache.disk_jit)
     gc.collect()
     return True

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from ._cache import disk_jit
 from ._config import ensure_x64
 from ._eigen import eigenvalues_dd, tridiagonal_lowest
 from ._splitting import herring_splittings
@@ -253,7 +254,7 @@ def _full_point(n, field, bias, coupling, dim: int, k: int, method: str):
     return w, v, par, avail, w - w[0], log_de, resolved
 
 
-@functools.partial(jax.jit, static_argnames=("nb", "kb", "k", "kc", "dim", "method", "blocks", "ops"))
+@disk_jit("spectrum_kernel", static_argnames=("nb", "kb", "k", "kc", "dim", "method", "blocks", "ops"))
 def _kernel(n, field, bias, coupling, *, nb, kb, k, kc, dim, method, blocks, ops=False):
     # Invalid values (possible when traced) never reach the solver: NaN + INVALID_INPUT.
     # ``coupling`` is one scalar for the whole call (a runtime value, so it may be traced).

@@ -434,6 +434,56 @@ def test_saved_executable_is_sound_when_jax_cache_already_holds_the_program(tmp_
     assert res["sound"] is True and res["rebuilt"] in (True, None), res
 
 
+def test_python_api_kernels_saved_and_loaded_bitwise(tmp_path):
+    """The spectrum kernel of the Python API (jaxlmg._cache.disk_jit): a fresh process computes a
+    spectrum, saves the executable; a second process loads it (no tracing: the kernel function is
+    never entered) and gives the same bits; under jit/vmap (tracers) and with JAXLMG_NO_EXPORT=1 the
+    plain jitted kernel runs, with the same bits; a saved file that cannot be loaded is rebuilt;
+    releasing compiled programs drops the loaded executables."""
+    code = textwrap.dedent("""
+        import json, pathlib, sys
+        import jax, numpy as np
+        import jaxlmg, jaxlmg._cache as cache, jaxlmg._spectrum as sp
+        traced = []
+        real = sp._blocks_point
+        sp._blocks_point = lambda *a: (traced.append(1), real(*a))[1]
+        n = np.array([40, 41, 100]); g = np.array([0.5, 0.95, 1.2])
+        s = jaxlmg.spectrum(n, g, levels=4)
+        out = {"e": np.asarray(s.energies).tolist(), "traced": bool(traced)}
+        exported = pathlib.Path(cache._ENABLED, "jaxlmg-exported")
+        out["files"] = len(list(exported.glob("spectrum_kernel-*.xlaexe")))
+        if sys.argv[1] == "load":
+            v = jax.vmap(lambda f: jaxlmg.spectrum(40, f, levels=4).energies)(np.array([0.5, 0.7]))
+            out["vmap"] = np.asarray(v[0]).tolist()
+            out["loaded"] = sum(len(f._loaded) for f in cache._DISK_JITS)
+            jaxlmg.release_compiled_programs(above=0.0)
+            out["after_release"] = sum(len(f._loaded) for f in cache._DISK_JITS)
+        print(json.dumps(out))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("JAXLMG_NO_CACHE", "JAXLMG_CACHE", "JAXLMG_NO_EXPORT")}
+    env["JAXLMG_CACHE_DIR"] = str(tmp_path)
+
+    def go(mode, **extra):
+        p = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True,
+                           env=dict(env, **extra), timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    first = go("save")
+    assert first["traced"] and first["files"] >= 1
+    second = go("load")
+    assert not second["traced"] and second["e"] == first["e"]  # loaded, not traced: same bits
+    assert second["vmap"] == first["e"][0]  # traced path (tracers): the plain jitted kernel
+    assert second["loaded"] >= 1 and second["after_release"] == 0
+    plain = go("save", JAXLMG_NO_EXPORT="1")
+    assert plain["traced"] and plain["e"] == first["e"]
+    for f in (tmp_path / "jaxlmg-exported").glob("spectrum_kernel-*.xlaexe"):
+        f.write_bytes(b"damaged")
+    again = go("save")
+    assert again["traced"] and again["e"] == first["e"]
+    assert all(f.read_bytes() != b"damaged" for f in (tmp_path / "jaxlmg-exported").glob("spectrum_kernel-*"))
+
+
 def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path):
     """A program with LAPACK custom calls, saved by one process and loaded by another that never
     lowered a linear-algebra op, gives the direct answer (jaxlib's LAPACK table must be filled
