@@ -261,7 +261,11 @@ def _import_tables_alone() -> None:
 
 def _save_executable(path: str, compiled, targets, order) -> None:
     """Save ``compiled`` with the custom-call ``targets`` it needs (see :func:`_load_executable`)
-    and the key ``order`` of its result dict."""
+    and the key ``order`` of its result dict. A program that cannot be serialised (a backend
+    without it, or constants captured by the program: "serialize_executables with const_args")
+    or whose argument trees do not survive pickling (equinox modules) leaves
+    ``<path without .xlaexe>.unsupported`` instead: later calls then take the plain path,
+    which JAX's own cache serves, rather than compiling afresh every time."""
     import pickle
 
     from jax.experimental.serialize_executable import serialize
@@ -269,7 +273,10 @@ def _save_executable(path: str, compiled, targets, order) -> None:
     try:
         payload, in_tree, out_tree = serialize(compiled)
         data = pickle.dumps((payload, in_tree, out_tree, list(targets), list(order)))
-    except Exception:  # noqa: BLE001 - this backend cannot serialise executables: traced again next time
+        for tree in pickle.loads(pickle.dumps((in_tree, out_tree))):  # e.g. equinox modules do not
+            tree.unflatten(list(range(tree.num_leaves)))  # come back from pickle (their aux data)
+    except Exception:  # noqa: BLE001 - cannot be serialised: remembered, see above
+        _write_atomic(path[:-len(".xlaexe")] + ".unsupported", b"")
         return
     _write_atomic(path, data)
 
@@ -381,35 +388,63 @@ def release_loaded() -> None:
 def disk_jit(name: str, static_argnames: tuple):
     """``jax.jit(fn, static_argnames=...)`` whose programs for concrete arguments are saved as
     executables (``jaxlmg-exported/<name>-<key>.xlaexe``, keyed like :func:`compiled_call` by the
-    static arguments, the abstract values of the others, :func:`_fingerprint`), so that a later
+    static arguments, the abstract values of the others and :func:`_fingerprint`), so that a later
     process loads them instead of tracing, lowering and compiling (or reading JAX's cache, which
-    still traces and lowers). Static arguments must be passed by keyword, the others by position.
-    Under a transformation (tracers among the arguments), with the cache or the saved executables
-    switched off (``JAXLMG_NO_EXPORT=1``), or on any problem with a file, it is the plain jitted
-    function, with the same program: the same XLA options (the defaults), so the same bits."""
+    still traces and lowers). Dynamic arguments must be passed by position (static ones either
+    way). Under a transformation (tracers among the arguments), with the cache or the saved
+    executables switched off (``JAXLMG_NO_EXPORT=1``), or on any problem with a file, it is the
+    plain jitted function, with the same program: the same XLA options (the defaults), so the
+    same bits."""
+    import inspect
+
     def wrap(fn):
         import jax
 
         jitted = jax.jit(fn, static_argnames=static_argnames)
+        params = list(inspect.signature(fn).parameters.values())
+        names = [p.name for p in params]
+
+        def split(args, kwargs):
+            """(static values by name, dynamic arguments in order), or None: not supported."""
+            if set(kwargs) - set(static_argnames) or len(args) > len(names):
+                return None
+            static = {n: v for n, v in zip(names, args) if n in static_argnames}
+            static.update(kwargs)
+            for p in params:
+                if p.name in static_argnames and p.name not in static:
+                    if p.default is inspect.Parameter.empty:
+                        return None
+                    static[p.name] = p.default
+            dyn = [a for n, a in zip(names, args) if n not in static_argnames]
+            n_dyn = sum(1 for n in names if n not in static_argnames)
+            return (static, dyn) if len(dyn) == n_dyn else None
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
-            import jax
-
             if _ENABLED is None or os.environ.get("JAXLMG_NO_EXPORT", "").strip() not in ("", "0"):
                 return jitted(*args, **kwargs)
-            leaves, treedef = jax.tree_util.tree_flatten(args)
-            if any(isinstance(x, jax.core.Tracer) for x in leaves) or set(kwargs) - set(static_argnames):
+            parts = split(args, kwargs)
+            if parts is None:
                 return jitted(*args, **kwargs)
-            key = _disk_key(name, kwargs, treedef, leaves)
+            static, dyn = parts
+            leaves, treedef = jax.tree_util.tree_flatten(dyn)
+            if any(isinstance(x, jax.core.Tracer) for x in leaves):
+                return jitted(*args, **kwargs)
+            try:
+                key = _disk_key(name, static, treedef, leaves)
+            except Exception:  # noqa: BLE001 - an argument without an abstract value: as jitted
+                return jitted(*args, **kwargs)
             compiled = call._loaded.get(key)
             if compiled is None:
                 path = os.path.join(_ENABLED, "jaxlmg-exported", f"{name}-{key}.xlaexe")
+                if os.path.exists(path[:-len(".xlaexe")] + ".unsupported"):
+                    call._loaded[key] = jitted
+                    return jitted(*args, **kwargs)
                 loaded = _load_executable(path)
                 if loaded is not None:
                     compiled = loaded[0]
                     try:
-                        out = compiled(*args)
+                        out = compiled(*dyn)
                         jax.block_until_ready(out)  # a kernel missing from the file shows here
                     except Exception:  # noqa: BLE001 - loads but cannot run: rebuilt below
                         _remove(path)
@@ -424,7 +459,7 @@ def disk_jit(name: str, static_argnames: tuple):
                     return jitted(*args, **kwargs)
                 _save_executable(path, compiled, _custom_calls(lowered.as_text()), [])
                 call._loaded[key] = compiled
-            return compiled(*args)
+            return jitted(*args, **kwargs) if compiled is jitted else compiled(*dyn)
 
         call._loaded = {}
         call.jitted = jitted

@@ -484,6 +484,47 @@ def test_python_api_kernels_saved_and_loaded_bitwise(tmp_path):
     assert all(f.read_bytes() != b"damaged" for f in (tmp_path / "jaxlmg-exported").glob("spectrum_kernel-*"))
 
 
+def test_disk_jit_static_arguments_either_way_and_unpicklable_trees(tmp_path, monkeypatch):
+    """jaxlmg._cache.disk_jit: a static argument given by position or by keyword selects the same
+    saved program, which gives the plain jitted result bitwise after being reloaded from its file;
+    a function of equinox modules (whose trees do not survive pickling) is remembered as
+    unsupported and runs as plain jit, correctly, every time."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    import jaxlmg._cache as cache
+
+    monkeypatch.setattr(cache, "_ENABLED", str(tmp_path))
+    monkeypatch.delenv("JAXLMG_NO_EXPORT", raising=False)
+
+    @cache.disk_jit("t_static", static_argnames=("seq",))
+    def f(a, b, seq):
+        return jnp.cumsum(a * b) if seq else jnp.sin(a) + b
+
+    x = np.linspace(0.1, 1.0, 5)
+    ref = {seq: np.asarray(f.jitted(x, 0.7, seq)) for seq in (True, False)}
+    assert np.array_equal(np.asarray(f(x, 0.7, True)), ref[True])
+    assert np.array_equal(np.asarray(f(x, 0.7, seq=False)), ref[False])
+    exported = tmp_path / "jaxlmg-exported"
+    assert len(list(exported.glob("t_static-*.xlaexe"))) == 2
+    f._loaded.clear()  # from the files now
+    assert np.array_equal(np.asarray(f(x, 0.7, seq=True)), ref[True])
+    assert np.array_equal(np.asarray(f(x, 0.7, False)), ref[False])
+    assert len(f._loaded) == 2 and len(list(exported.glob("t_static-*.xlaexe"))) == 2
+
+    class Box(eqx.Module):
+        v: jnp.ndarray
+
+    @cache.disk_jit("t_module", static_argnames=())
+    def g(box):
+        return Box(box.v * 3.0)
+
+    for _ in range(2):
+        g._loaded.clear()
+        assert np.array_equal(np.asarray(g(Box(jnp.arange(3.0))).v), [0.0, 3.0, 6.0])
+    assert list(exported.glob("t_module-*.unsupported")) and not list(exported.glob("t_module-*.xlaexe"))
+
+
 def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path):
     """A program with LAPACK custom calls, saved by one process and loaded by another that never
     lowered a linear-algebra op, gives the direct answer (jaxlib's LAPACK table must be filled
