@@ -259,12 +259,12 @@ def _import_tables_alone() -> None:
             del scipy.linalg
 
 
-def _save_executable(path: str, compiled, targets, order) -> None:
-    """Save ``compiled`` with the custom-call ``targets`` it needs (see :func:`_load_executable`)
-    and the key ``order`` of its result dict. A program that cannot be serialised (a backend
-    without it, or constants captured by the program: "serialize_executables with const_args")
-    or whose argument trees do not survive pickling (equinox modules) leaves
-    ``<path without .xlaexe>.unsupported`` instead: later calls then take the plain path,
+def _save_executable(base: str, compiled, targets, order) -> None:
+    """Save ``compiled`` as ``<base>.xlaexe`` with the custom-call ``targets`` it needs (see
+    :func:`_load_executable`) and the key ``order`` of its result dict. A program that cannot be
+    serialised (a backend without it, or constants captured by the program: "serialize_executables
+    with const_args") or whose argument trees do not survive pickling (equinox modules) leaves
+    ``<base>.unsupported`` instead: later calls then take the plain path,
     which JAX's own cache serves, rather than compiling afresh every time."""
     import pickle
 
@@ -276,9 +276,28 @@ def _save_executable(path: str, compiled, targets, order) -> None:
         for tree in pickle.loads(pickle.dumps((in_tree, out_tree))):  # e.g. equinox modules do not
             tree.unflatten(list(range(tree.num_leaves)))  # come back from pickle (their aux data)
     except Exception:  # noqa: BLE001 - cannot be serialised: remembered, see above
-        _write_atomic(path[:-len(".xlaexe")] + ".unsupported", b"")
+        _write_atomic(base + ".unsupported", b"")
         return
-    _write_atomic(path, data)
+    _write_atomic(base + ".xlaexe", data)
+
+
+def _run_saved(path: str, args):
+    """(program, result key order, result) of the executable saved at ``path`` run on ``args``,
+    or None: absent, damaged, or loads but cannot run (a kernel missing from the file, see
+    :func:`_compile_fresh`); such a file is removed and the caller rebuilds it."""
+    import jax
+
+    loaded = _load_executable(path)
+    if loaded is None:
+        return None
+    compiled, order = loaded
+    try:
+        out = compiled(*args)
+        jax.block_until_ready(out)  # a kernel missing from the file is reported here
+    except Exception:  # noqa: BLE001 - see above
+        _remove(path)
+        return None
+    return compiled, order, out
 
 
 def compiled_call(name: str, static: dict, fn, *args) -> dict:
@@ -311,15 +330,10 @@ def compiled_call(name: str, static: dict, fn, *args) -> dict:
     path = os.path.join(_ENABLED, "jaxlmg-exported", f"{name}-{key}")
     if os.path.exists(path + ".unsupported"):
         return fn(*args)
-    loaded = _load_executable(path + ".xlaexe")
-    if loaded is not None:
-        compiled, order = loaded
-        try:
-            out = compiled(*args)
-            jax.block_until_ready(out)  # a kernel missing from the file is reported here
-            return {k: out[k] for k in order}
-        except Exception:  # noqa: BLE001 - a file that loads but cannot run (see _compile_fresh): rebuilt
-            _remove(path + ".xlaexe")
+    saved = _run_saved(path + ".xlaexe", args)
+    if saved is not None:
+        _, order, out = saved
+        return {k: out[k] for k in order}
     order: list = []
 
     def traced(*a):
@@ -333,7 +347,7 @@ def compiled_call(name: str, static: dict, fn, *args) -> dict:
         _write_atomic(path + ".unsupported", b"")
         return fn(*args)
     compiled = _compile_fresh(lowered, opts)
-    _save_executable(path + ".xlaexe", compiled, _custom_calls(lowered.as_text()), order)
+    _save_executable(path, compiled, _custom_calls(lowered.as_text()), order)
     out = compiled(*args)
     return {k: out[k] for k in order}
 
@@ -403,6 +417,7 @@ def disk_jit(name: str, static_argnames: tuple):
         jitted = jax.jit(fn, static_argnames=static_argnames)
         params = list(inspect.signature(fn).parameters.values())
         names = [p.name for p in params]
+        n_dyn = sum(1 for n in names if n not in static_argnames)
 
         def split(args, kwargs):
             """(static values by name, dynamic arguments in order), or None: not supported."""
@@ -416,7 +431,6 @@ def disk_jit(name: str, static_argnames: tuple):
                         return None
                     static[p.name] = p.default
             dyn = [a for n, a in zip(names, args) if n not in static_argnames]
-            n_dyn = sum(1 for n in names if n not in static_argnames)
             return (static, dyn) if len(dyn) == n_dyn else None
 
         @functools.wraps(fn)
@@ -436,22 +450,14 @@ def disk_jit(name: str, static_argnames: tuple):
                 return jitted(*args, **kwargs)
             compiled = call._loaded.get(key)
             if compiled is None:
-                path = os.path.join(_ENABLED, "jaxlmg-exported", f"{name}-{key}.xlaexe")
-                if os.path.exists(path[:-len(".xlaexe")] + ".unsupported"):
+                path = os.path.join(_ENABLED, "jaxlmg-exported", f"{name}-{key}")
+                if os.path.exists(path + ".unsupported"):
                     call._loaded[key] = jitted
                     return jitted(*args, **kwargs)
-                loaded = _load_executable(path)
-                if loaded is not None:
-                    compiled = loaded[0]
-                    try:
-                        out = compiled(*dyn)
-                        jax.block_until_ready(out)  # a kernel missing from the file shows here
-                    except Exception:  # noqa: BLE001 - loads but cannot run: rebuilt below
-                        _remove(path)
-                        compiled = None
-                    else:
-                        call._loaded[key] = compiled
-                        return out
+                saved = _run_saved(path + ".xlaexe", dyn)
+                if saved is not None:
+                    call._loaded[key] = saved[0]
+                    return saved[2]
                 try:
                     lowered = jitted.lower(*args, **kwargs)
                     compiled = _compile_fresh(lowered, {})

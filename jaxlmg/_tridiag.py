@@ -904,6 +904,11 @@ def _smallest(a, m):
     return jnp.stack(out)
 
 
+def _freeze(run, new, old):
+    """The matrices (B,) whose loop has stopped (``run`` false) keep their ``old`` state."""
+    return tuple(jnp.where(run, a, b) for a, b in zip(new, old))
+
+
 def _fast_lowest_minor(d, e, n_valid, *, k: int):
     """Lanes-minor :func:`fast_lowest`: d (n, B), e (n-1, B), n_valid (B,) ->
     (lam (k, B), iterations (3, B))."""
@@ -935,9 +940,6 @@ def _fast_lowest_minor(d, e, n_valid, *, k: int):
     lane_max = lambda a: jnp.max(a, axis=0)
     lane_min = lambda a: jnp.min(a, axis=0)
 
-    def freeze(run, new, old):  # the matrices whose loop has stopped keep their state
-        return tuple(jnp.where(run, a, b) for a, b in zip(new, old))
-
     def tol_of(lo, hi):
         return 2.0 * eps * jnp.maximum(jnp.maximum(jnp.abs(lo), jnp.abs(hi)), floor)
 
@@ -965,7 +967,7 @@ def _fast_lowest_minor(d, e, n_valid, *, k: int):
         x = jnp.where(iso_ok(lo, hi, clo, chi), hi, x)  # finished lanes probe their hi: no-op
         c = _count_minor(d, e2p, x, pivmin)
         new = (it + 1,) + _probe_update(idx, lo, hi, clo, chi, x, c, big)
-        return freeze(run, new, st)
+        return _freeze(run, new, st)
 
     clo0 = jnp.zeros((k, nbat), jnp.int32)
     chi0 = jnp.full((k, nbat), big, jnp.int32)
@@ -1020,7 +1022,7 @@ def _fast_lowest_minor(d, e, n_valid, *, k: int):
         best = keep(best, jnp.where(cv, step_pt, x_new))
         new = (it + 1, keep(lo, lo_n), keep(hi, hi_n), keep(clo, clo_n), keep(chi, chi_n), keep(x, x_new),
                conv | (cv & ~fin), best)
-        return freeze(run, new, st)
+        return _freeze(run, new, st)
 
     spacing = (lane_max(jnp.where(active, hi, -jnp.inf)) - lane_min(jnp.where(active, lo, jnp.inf))) / n_act
     cubic = spacing * (1e-4 * tol_of(lo, hi) / jnp.maximum(spacing, tiny)) ** (1.0 / 3.0)
@@ -1076,9 +1078,8 @@ def _grid_finish(d, e2p, pivmin, idx, active, floor, lo, hi, lo_ok, hi_ok, lo_sa
         hi_n = jnp.where(both, hi_safe, jnp.where(~hi_ok, jnp.minimum(hi + w, hi_safe),
                                                   jnp.where(~lo_ok, lo, hi)))
         c = _count_minor(d, e2p, jnp.concatenate([lo_n, hi_n]), pivmin)
-        k = lo.shape[0]
         new = (it + 1, lo_n, hi_n, c[:k] <= idx, c[k:] > idx, 2.0 * w)
-        return tuple(jnp.where(run, a, b) for a, b in zip(new, st))
+        return _freeze(run, new, st)
 
     k = lo.shape[0]
     w0 = jnp.maximum(hi - lo, 4.0 * float(jnp.finfo(lo.dtype).eps) * jnp.maximum(jnp.abs(lo), floor))
@@ -1104,7 +1105,7 @@ def _grid_finish(d, e2p, pivmin, idx, active, floor, lo, hi, lo_ok, hi_ok, lo_sa
         below = cc <= idx
         op = open4(lo_i, hi_i)
         new = (it + 1, jnp.where(op & below, mid_i, lo_i), jnp.where(op & ~below, mid_i, hi_i))
-        return tuple(jnp.where(run, a, b) for a, b in zip(new, st))
+        return _freeze(run, new, st)
 
     st = (jnp.zeros(lo.shape[1:], jnp.int32), lo_i, hi_i)
     it4, lo_i, hi_i = lax.while_loop(lambda s: jnp.any(run4(s)), b4, st)
