@@ -397,16 +397,18 @@ def _check_batch(gaps, gerr, jz, q, dt, p, g, default, sequential):
     return jax.vmap(lambda *a: _check_point(*a, default, sequential))(gaps, gerr, jz, q, dt, p, g)
 
 
-def _finish(gaps, gerr, jz, q, dt, p, state, f0, default, sequential):
-    st = jnp.where(state.status < 0, Status.NOT_CONVERGED, state.status).astype(jnp.int32)
+def _finish(gaps, gerr, jz, q, dt, p, root, status, it, f0, default, sequential):
+    """Status, residual and error estimate of the searched roots (``root``, ``status``, ``it``:
+    the final search state, ``f0`` = K3(0) - 1)."""
+    st = jnp.where(status < 0, Status.NOT_CONVERGED, status).astype(jnp.int32)
     ok = st == Status.OK
-    g = jnp.where(ok, state.root, 1.0)
+    g = jnp.where(ok, root, 1.0)
     resid, err = _check_batch(gaps, gerr, jz, q, dt, p, g, default, sequential)
     resid = jnp.where(ok, resid, jnp.nan)
     err = jnp.where(ok, err, jnp.nan)
     st = jnp.where(ok & ~(jnp.abs(resid) <= _RESID_TOL), Status.NOT_CONVERGED, st)
     st = jnp.where((st == Status.OK) & ~(err <= _COND_TOL), Status.ILL_CONDITIONED, st).astype(jnp.int32)
-    return jnp.where(st == Status.OK, state.root, jnp.nan), st, state.it, f0 + 1.0, err, resid
+    return jnp.where(st == Status.OK, root, jnp.nan), st, it, f0 + 1.0, err, resid
 
 
 # ----------------------------------------------------------------------------------------
@@ -510,11 +512,17 @@ def _group_size() -> int:
     return _GROUP if jax.default_backend() == "cpu" else _GROUP_ACCELERATOR
 
 
-def _solve_all(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequential, regroup):
-    """Prepare, search and verify one batch of lanes."""
+def _search_all(gaps, jzm, qm, t, p, rtol, max_iter, sequential, regroup):
+    """Prepare and search one batch of lanes: (root, status, evaluations, K3(0) - 1) per lane."""
     lanes, state, f0 = _prepare(gaps, jzm, qm, t, p, sequential)
     state = _search(lanes, state, rtol, max_iter, sequential, regroup)
-    return _finish_jit(gaps, gerr, jzm, qm, t, p, state, f0, default, sequential)
+    return state.root, state.status, state.it, f0
+
+
+def _solve_all(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequential, regroup):
+    """Prepare, search and verify one batch of lanes."""
+    found = _search_all(gaps, jzm, qm, t, p, rtol, max_iter, sequential, regroup)
+    return _finish_jit(gaps, gerr, jzm, qm, t, p, *found, default, sequential)
 
 
 def _solve_grouped(gaps, gerr, jzm, qm, t, p, rtol, max_iter, default, sequential):
@@ -583,8 +591,14 @@ def _primal_fields(g, st, it, k0, err, resid, status, t, gaps):
                 error_estimate=nan_unless(ok_spec, err), residual=nan_unless(ok_spec, resid))
 
 
-def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential, best, default):
+def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential, best, default,
+                    stage=None, carry=None):
     """primal(field, dt) → all result fields, and attach(field, dt, p, γ*) carrying the IFT JVP.
+
+    ``stage`` (the stages of :func:`threshold_stages`, fixed Δt search only): 0, primal returns
+    the operators (gaps, gap errors, Jz, Q, Δt, status) of :func:`_operators`; 1, from those
+    (``carry``) it returns them and the search's (root, status, evaluations, K3(0) - 1); 2, from
+    both (``carry``) it verifies and returns the result fields. None: all of it.
 
     ``p_flat`` enters the primal search without a tangent; ``attach`` receives the (possibly
     traced) p_excited separately, so the root's derivative in p comes from the implicit
@@ -594,7 +608,21 @@ def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential
     steps = {}  # per-point step counts of the split path (set by primal, used by the JVP)
 
     def primal(field, dt):
-        gaps, gerr, jzm, qm, t, status = _operators(n_flat, field, dt, levels, coupling, default)
+        if stage is None or stage == 0:
+            ops = _operators(n_flat, field, dt, levels, coupling, default)
+        else:
+            ops = carry if stage == 1 else carry[0]
+        if stage == 0:
+            return ops
+        gaps, gerr, jzm, qm, t, status = ops
+        if stage is not None:
+            args = (gaps, gerr, jzm, qm, t, p_flat)
+            regroup = not any(isinstance(a, jax.core.Tracer) for a in args)
+            found = _search_all(gaps, jzm, qm, t, p_flat, rtol, max_iter, sequential, regroup) if stage == 1 else carry[1]
+            if stage == 1:
+                return ops, found
+            g, st, it, k0, err, resid = _finish_jit(*args, *found, default, sequential)
+            return _primal_fields(g, st, it, k0, err, resid, status, t, gaps)
         if split:
             from ._lg_split import solve_split
 
@@ -683,7 +711,8 @@ def _threshold_traced_coupling(n_spins, field, *, dt, coupling, solve=None, **kw
         delta_e=nan(r.delta_e * j), error_estimate=nan(r.error_estimate), residual=nan(r.residual))
 
 
-def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rtol, max_iter, best):
+def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rtol, max_iter, best,
+               stage=None, carry=None):
     ensure_x64()
     if isinstance(coupling, jax.core.Tracer):
         return _threshold_traced_coupling(n_spins, field, levels=levels, dt=dt, protocol=protocol,
@@ -708,8 +737,11 @@ def _threshold(n_spins, field, *, levels, dt, protocol, coupling, p_excited, rto
     sequential = protocol == "sequential"
     fld, dtv, p_flat, bad = _flat_inputs(f_arr, None if default else t_in, p, shape=shape)
     sg = lambda a: jax.lax.stop_gradient(a) if isinstance(a, jax.core.Tracer) else a
-    primal, attach = _threshold_impl(n_flat, lv, coupling, sg(p_flat), rtol, max_iter, sequential, best, default)
+    primal, attach = _threshold_impl(n_flat, lv, coupling, sg(p_flat), rtol, max_iter, sequential, best, default,
+                                     stage, carry)
     out = primal(sg(fld), sg(dtv))
+    if stage in (0, 1):
+        return out
     if traced_f or traced_t or traced_p:
         out["dephasing"] = attach(fld, dtv, p_flat, out["dephasing"])
     return ThresholdResult(**_mask_invalid(out, bad, shape=shape))
@@ -741,8 +773,12 @@ def _mask_invalid(out, bad, *, shape):
     return {k: v.reshape(shape) for k, v in out.items()}
 
 
+#: Defaults of :func:`threshold`: relative Newton tolerance and K3 evaluations per point.
+RTOL, MAX_ITER = 1e-10, 100
+
+
 def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol: str = "stationary", coupling: float = 1.0,
-              p_excited=0.0, rtol: float = 1e-10, max_iter: int = 100) -> ThresholdResult:
+              p_excited=0.0, rtol: float = RTOL, max_iter: int = MAX_ITER) -> ThresholdResult:
     r"""Dephasing rate γφ* where K3 = 1 at fixed Δt (seed 001 Eq. 24, Remark 14).
 
     Parameters
@@ -797,11 +833,35 @@ def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol
 
 
 def threshold_best_interval(n_spins, field, *, levels: int = 5, protocol: str = "stationary",
-                            coupling: float = 1.0, p_excited=0.0, rtol: float = 1e-10,
-                            max_iter: int = 100) -> ThresholdResult:
+                            coupling: float = 1.0, p_excited=0.0, rtol: float = RTOL,
+                            max_iter: int = MAX_ITER) -> ThresholdResult:
     r"""γφ* where max_Δt K3(γφ, Δt) = 1 (beyond the paper; Appendix D notes that
     π/(3ΔE) is optimal only at γφ = 0). ``dt`` in the result is π/(3ΔE) for reference;
     ``error_estimate`` is NaN (not estimated on this path). Never below the fixed-Δt
     :func:`threshold`. Parameters as for :func:`threshold`."""
     return _threshold(n_spins, field, levels=levels, dt=None, protocol=protocol, coupling=coupling,
                       p_excited=p_excited, rtol=rtol, max_iter=max_iter, best=True)
+
+
+def threshold_stages(n_spins: int, *, levels: int = 5, protocol: str = "stationary"):
+    """:func:`threshold` of one point (default ``coupling``, ``p_excited``, ``rtol``, ``max_iter``)
+    as three functions with the same result: ``operators(field[, dt])`` (the spectrum's
+    operators), ``search(operators, field[, dt])`` (the operators and the Newton search's roots)
+    and ``verify(searched, field[, dt])`` (the :class:`ThresholdResult`). Three programs instead
+    of one, so that :func:`jaxlmg._cache.compiled_call` compiles each while it traces the next
+    (the command line's cold ``threshold``). ``levels`` below ``SPLIT_LEVELS``."""
+    if levels >= _lg.SPLIT_LEVELS:
+        raise ValueError(f"levels must be below SPLIT_LEVELS = {_lg.SPLIT_LEVELS} for threshold_stages; got {levels}")
+    kw = dict(levels=levels, protocol=protocol, coupling=1.0, p_excited=0.0, rtol=RTOL, max_iter=MAX_ITER,
+              best=False)
+
+    def operators(field, dt=None):
+        return _threshold(n_spins, field, dt=dt, stage=0, **kw)
+
+    def search(ops, field, dt=None):
+        return _threshold(n_spins, field, dt=dt, stage=1, carry=ops, **kw)
+
+    def verify(searched, field, dt=None):
+        return _threshold(n_spins, field, dt=dt, stage=2, carry=searched, **kw)
+
+    return operators, search, verify

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,6 +80,17 @@ def test_errors_exit_2_one_line(capsys, args, needle):
     assert len(lines) == 1, err
     assert needle in lines[0]
     assert "Traceback" not in err
+
+
+def test_python_m_entry_point_quick_exit_keeps_the_whole_output(tmp_path):
+    """After a one-point query the console entry ends the process without the interpreter's
+    teardown (os._exit): its whole output must still arrive, through a pipe, with status 0."""
+    env = {**os.environ, "JAXLMG_CACHE_DIR": str(tmp_path)}
+    p = subprocess.run([sys.executable, "-m", "jaxlmg", "spectrum", "-N", "300", "-g", "0.9", "--levels", "120",
+                        "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    rows = _strict_loads(p.stdout)
+    assert len(rows) == 120 and [r["level"] for r in rows] == list(range(120)) and p.stderr == ""
 
 
 def test_python_m_entry_point_error(tmp_path):
@@ -387,6 +399,62 @@ def test_compiled_call_roundtrip_fallbacks(tmp_path, monkeypatch):
     assert not list((tmp_path / "jaxlmg-exported").glob("t2-*"))
 
 
+def test_compiled_call_stages_saved_loaded_and_rebuilt_from_the_missing_stage(tmp_path, monkeypatch):
+    """A tuple of stages: one saved program per stage (compiled in worker threads), loaded
+    later without tracing, the same bits as calling the stages directly; a missing later stage
+    is rebuilt from the earlier one's saved result; an untraceable stage runs them all directly."""
+    import jax.numpy as jnp
+
+    import jaxlmg._cache as cache
+
+    monkeypatch.setattr(cache, "_ENABLED", str(tmp_path))
+    monkeypatch.delenv("JAXLMG_NO_EXPORT", raising=False)
+    exported = tmp_path / "jaxlmg-exported"
+    traced = []
+
+    def s0(x, y):
+        traced.append(0)
+        return jnp.sin(x) * y, jnp.cos(x)
+
+    def s1(c, x, y):
+        traced.append(1)
+        return jnp.stack([c[0] + c[1] * y, c[0] * x])
+
+    def s2(m, x, y):
+        traced.append(2)
+        return {"z": m[0] / (1.0 + m[1] ** 2), "w": m.sum() + y}
+
+    args = (np.float64(0.3), np.float64(2.0))
+    ref = cache.run_stages((s0, s1, s2), args)
+    traced.clear()
+    first = cache.compiled_call("st", {"k": 1}, (s0, s1, s2), *args)
+    assert list(first) == ["z", "w"] and traced == [0, 1, 2]
+    files = sorted(p.name.split(".", 1)[1] for p in exported.glob("st-*"))
+    assert files == ["s0.xlaexe", "s1.xlaexe", "s2.xlaexe"]
+    traced.clear()
+    again = cache.compiled_call("st", {"k": 1}, (s0, s1, s2), *args)
+    assert traced == []  # loaded, not traced
+    for k in ref:
+        assert np.asarray(first[k]).tobytes() == np.asarray(again[k]).tobytes()
+        assert abs(float(again[k]) - float(ref[k])) <= 4e-16 * abs(float(ref[k]))  # other XLA options
+    (path,) = exported.glob("st-*.s2.xlaexe")
+    path.unlink()
+    traced.clear()
+    rebuilt = cache.compiled_call("st", {"k": 1}, (s0, s1, s2), *args)
+    assert traced == [2] and path.exists()
+    for k in ref:
+        assert np.asarray(rebuilt[k]).tobytes() == np.asarray(first[k]).tobytes()
+    # a single stage keeps the file name of a plain function
+    cache.compiled_call("one", {}, (lambda x, y: {"v": x * y},), *args)
+    assert [p.name.endswith("0.xlaexe") for p in exported.glob("one-*")] == [False]
+
+    def bad(c, x, y):
+        return {"v": jnp.asarray(float(np.asarray(c[1])))}  # concretises its argument
+
+    out = cache.compiled_call("bad", {}, (s0, bad), *args)
+    assert float(out["v"]) == float(np.cos(0.3)) and list(exported.glob("bad-*.unsupported"))
+
+
 def test_saved_executable_is_sound_when_jax_cache_already_holds_the_program(tmp_path):
     """The saved file is compiled afresh even where JAX's persistent cache holds the program (the
     file deleted, or saved under another key by another jaxlmg version): on XLA:CPU an executable
@@ -583,3 +651,34 @@ def test_single_point_queries_use_the_serialised_kernel_lists_do_not(capsys, mon
     both = _strict_loads(out)
     assert [r["energy"] for r in both[:3]] == pytest.approx([r["energy"] for r in single], abs=1e-12)
     assert [r["parity"] for r in single] == [1, -1, 1]  # h = 0: parity-block solver, exact labels
+
+
+@pytest.mark.parametrize("extra", [(), ("--dt", "3.5")])
+def test_threshold_query_runs_as_three_saved_stages(capsys, monkeypatch, extra):
+    """A one-point threshold is three saved programs (operators, search, verify); the loaded ones
+    print the same row, and it is the library's threshold to its printed digits."""
+    import jaxlmg._cache as cache
+    from jaxlmg._threshold import threshold
+
+    calls = []
+    real = cache.compiled_call
+
+    def spy(name, static, fn, *args):
+        calls.append((name, len(fn)))
+        return real(name, static, fn, *args)
+
+    monkeypatch.setattr(cache, "compiled_call", spy)
+    outs = []
+    for _ in range(2):  # saved, then loaded
+        code, out, err = run(capsys, "threshold", "-N", "58", "-g", "0.93", *extra, "--json")
+        assert code == 0, err
+        outs.append(out)
+    assert outs[0] == outs[1] and calls == [("threshold", 3)] * 2
+    if cache._ENABLED is not None:
+        names = {p.name.split(".", 1)[1] for p in (Path(cache._ENABLED) / "jaxlmg-exported").glob("threshold-*")}
+        assert {"s0.xlaexe", "s1.xlaexe", "s2.xlaexe"} <= names
+    (row,) = _strict_loads(outs[0])
+    ref = threshold(58, 0.93, dt=float(extra[1]) if extra else None)
+    assert row["status"] == "OK" and int(ref.status) == 0
+    assert abs(row["threshold"] - float(ref.dephasing)) <= 1e-9 * float(ref.dephasing)
+    assert abs(row["k3_zero"] - float(ref.k3_zero)) <= 1e-9

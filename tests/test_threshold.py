@@ -219,3 +219,22 @@ def test_predicted_convergence_keeps_the_root_accurate():
         assert ok.sum() > 40
         err = np.abs(np.asarray(a.dephasing)[ok] / np.asarray(b.dephasing)[ok] - 1)
         assert not np.max(err) > 1e-12, np.max(err)
+
+
+@pytest.mark.parametrize("protocol,dt", [("stationary", None), ("sequential", None), ("stationary", 40.0)])
+def test_threshold_stages_give_the_threshold_bitwise(protocol, dt):
+    """The command line's three stages (operators → search → verify) called one after the other
+    return exactly :func:`threshold`'s fields, at a root, a NO_VIOLATION point (paramagnet), an
+    UNRESOLVED doublet and an interval without violation."""
+    from jaxlmg._cache import run_stages
+    from jaxlmg._threshold import threshold_stages
+
+    for n, f in ((370, 0.95), (64, 0.8), (41, 1.3), (100, 0.5)):
+        ref = threshold(n, f, levels=4, protocol=protocol, dt=dt)
+        args = (np.float64(f),) if dt is None else (np.float64(f), np.float64(dt))
+        got = run_stages(threshold_stages(n, levels=4, protocol=protocol), args)
+        for k in ("dephasing", "status", "iterations", "k3_zero", "dt", "delta_e", "error_estimate", "residual"):
+            a, b = np.asarray(getattr(ref, k)), np.asarray(getattr(got, k))
+            assert a.tobytes() == b.tobytes(), (n, f, k, a, b)
+    with pytest.raises(ValueError, match="SPLIT_LEVELS"):
+        threshold_stages(370, levels=20)
