@@ -7,9 +7,11 @@ layers keep that work for later processes:
   traces and lowers, but reads XLA's compiled code back (W1 through the Python API, K3 at 10 γφ
   for both protocols + the threshold: 12.0 s cold, 3.5 s warm on the 2-core CPU);
 * saved executables for the command line's one-point queries (:func:`compiled_call`,
-  ``jaxlmg-exported/*.xlaexe``): a repeated query loads one compiled program and runs it, with
-  no tracing, lowering or compilation (``jaxlmg threshold -N 370 -g 0.95``: 3.7 s cold, 0.83 s
-  warm, whole process; ``spectrum``: 1.9 s and 0.64 s; 2-core CPU, 2026-12-02);
+  ``jaxlmg-exported/*.xlaexe``): a repeated query loads its compiled program(s) and runs them,
+  with no tracing, lowering or compilation; a cold threshold query is three programs, each
+  compiled in a worker thread while the next is traced (``jaxlmg threshold -N 370 -g 0.95``:
+  2.4-2.9 s cold, 0.69 s warm, whole process; ``spectrum``: 1.7-2.0 s and 0.55 s; 2-core CPU,
+  2026-12-02, session 14);
 * saved executables for the spectrum kernel of the Python API (:func:`disk_jit`, same
   directory): a later process loads the kernel of each (size bucket, levels, batch) instead of
   tracing and lowering it (the README quickstart as a script: 13.2 s warm with JAX's cache
@@ -23,7 +25,9 @@ Where the cache lives, in order of precedence:
   ``jax.config.update("jax_compilation_cache_dir", ...)``);
 * otherwise ``$XDG_CACHE_HOME/jaxlmg/jax`` (default ``~/.cache/jaxlmg/jax``).
 
-An unusable directory (read-only, not a directory) switches the cache off silently. Every
+The saved executables are capped at :data:`CACHE_MAX_MB` (1 GiB; ``JAXLMG_CACHE_MAX_MB``, 0 for
+no cap): past it the least recently used are deleted. An unusable directory (read-only, not a
+directory) switches the cache off silently. Every
 compilation is cached (``jax_persistent_cache_min_compile_time_secs = 0``): the small kernels
 of a one-point query take longer to compile than to read back. Delete the directory
 (``make clean-cache``, or ``make clean``) to clear it; it is only a cache.
@@ -189,10 +193,15 @@ def _load_executable(path: str):
             # jax fills jaxlib's LAPACK function table when it first lowers a linear-algebra op;
             # a program loaded without lowering would call through an empty table (segfault).
             _fill_lapack_table()
-        return deserialize_and_load(payload, in_tree, out_tree), order
+        loaded = deserialize_and_load(payload, in_tree, out_tree), order
     except Exception:  # noqa: BLE001 - damaged or stale file: rebuilt by the caller
         _remove(path)
         return None
+    try:
+        os.utime(path)  # recently used: kept by _trim
+    except OSError:
+        pass
+    return loaded
 
 
 def _remove(path: str) -> None:
@@ -279,6 +288,45 @@ def _save_executable(base: str, compiled, targets, order) -> None:
         _write_atomic(base + ".unsupported", b"")
         return
     _write_atomic(base + ".xlaexe", data)
+    _trim(os.path.dirname(base))
+
+
+#: Default cap on the saved executables (``jaxlmg-exported``), in MiB; ``JAXLMG_CACHE_MAX_MB``
+#: sets another (0: no cap). ``make reproduce`` leaves about 100 MiB.
+CACHE_MAX_MB = 1024
+
+
+def _cache_max_bytes() -> float:
+    raw = os.environ.get("JAXLMG_CACHE_MAX_MB", "").strip()
+    try:
+        mb = float(raw) if raw else float(CACHE_MAX_MB)
+    except ValueError:
+        mb = float(CACHE_MAX_MB)
+    return float("inf") if mb <= 0 else mb * 2**20
+
+
+def _trim(folder: str) -> None:
+    """Keep the saved executables in ``folder`` under :func:`_cache_max_bytes`: past the cap, the
+    least recently used ones (modification time, refreshed on every load) are deleted until
+    80 % of it is left. A deleted file is only a cache miss: the program is compiled again."""
+    cap = _cache_max_bytes()
+    try:
+        entries = []
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.name.endswith(".xlaexe") and e.is_file():
+                    st = e.stat()
+                    entries.append((st.st_mtime, st.st_size, e.path))
+    except OSError:
+        return
+    total = sum(size for _, size, _ in entries)
+    if total <= cap:
+        return
+    for _, size, path in sorted(entries)[:-1]:  # never the newest (the file just saved)
+        if total <= 0.8 * cap:
+            break
+        _remove(path)
+        total -= size
 
 
 def _run_saved(path: str, args):

@@ -455,6 +455,41 @@ def test_compiled_call_stages_saved_loaded_and_rebuilt_from_the_missing_stage(tm
     assert float(out["v"]) == float(np.cos(0.3)) and list(exported.glob("bad-*.unsupported"))
 
 
+def test_saved_executables_are_capped_least_recently_used_first(tmp_path, monkeypatch):
+    """Past JAXLMG_CACHE_MAX_MB the least recently used saved executables are deleted (a load
+    counts as a use); a deleted one is compiled again, with the same answer."""
+    import jax.numpy as jnp
+
+    import jaxlmg._cache as cache
+
+    monkeypatch.setattr(cache, "_ENABLED", str(tmp_path))
+    monkeypatch.delenv("JAXLMG_NO_EXPORT", raising=False)
+    exported = tmp_path / "jaxlmg-exported"
+
+    def fn(x):
+        return {"v": jnp.sin(x) * 3.0}
+
+    def file(name):
+        found = list(exported.glob(f"{name}-*.xlaexe"))
+        return found[0] if found else None
+
+    assert float(cache.compiled_call("a", {}, fn, 0.3)["v"]) == pytest.approx(3 * np.sin(0.3), rel=1e-15)
+    cache.compiled_call("b", {}, fn, 0.3)
+    size = max(file("a").stat().st_size, file("b").stat().st_size)
+    monkeypatch.setenv("JAXLMG_CACHE_MAX_MB", repr(2.5 * size / 2**20))
+    os.utime(file("a"), (1e9, 1e9))  # a older than b ...
+    os.utime(file("b"), (1e9 + 1, 1e9 + 1))
+    cache.compiled_call("a", {}, fn, 0.3)  # ... until a is loaded (used) again
+    assert file("a").stat().st_mtime > 1e9 + 1
+    cache.compiled_call("c", {}, fn, 0.3)  # three files > 2.5 sizes: b goes
+    assert file("a") is not None and file("c") is not None and file("b") is None
+    assert float(cache.compiled_call("b", {}, fn, 0.3)["v"]) == pytest.approx(3 * np.sin(0.3), rel=1e-15)
+    monkeypatch.setenv("JAXLMG_CACHE_MAX_MB", "0")  # no cap
+    for name in "defg":
+        cache.compiled_call(name, {}, fn, 0.3)
+    assert len(list(exported.glob("*.xlaexe"))) >= 6
+
+
 def test_saved_executable_is_sound_when_jax_cache_already_holds_the_program(tmp_path):
     """The saved file is compiled afresh even where JAX's persistent cache holds the program (the
     file deleted, or saved under another key by another jaxlmg version): on XLA:CPU an executable
