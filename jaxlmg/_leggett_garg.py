@@ -629,16 +629,11 @@ def k3_surface(dephasings, dts, n_spins: int, field: float, levels: int = 5, *, 
 _GRID = np.linspace(0.05, 1.6, 63)
 
 
-def optimal_dt_point(e, jz, q, g, p_excited=0.0, *, sequential: bool = False, newton_steps: int = 8):
-    """(Δt*, K3(Δt*)) maximising K3 over Δt at fixed γφ: grid search on
-    [0.05, 1.6]·π/(3ΔE), then safeguarded Newton steps on dK3/dΔt (forward-mode
-    second derivative), confined to one grid cell around the best grid point.
-
-    Derivatives (w.r.t. γφ, p_excited and the operators) follow the implicit function
-    theorem: dK3*/dθ = ∂K3/∂θ at Δt* (envelope theorem) and dΔt*/dθ = -K3_tθ/K3_tt;
-    the search itself is not differentiated.
-    """
-    ensure_x64()
+def optimal_dt_search(e, jz, q, g, p_excited=0.0, *, sequential: bool = False, newton_steps: int = 8):
+    """(Δt*, K3(Δt*), grid) of the search behind :func:`optimal_dt_point`, without its
+    differentiable re-evaluation at Δt* (no derivatives flow through it): for callers that
+    use Δt* under ``stop_gradient`` (the best-interval threshold), whose programs would
+    otherwise compute K3's first and second Δt-derivatives at Δt* only to cancel them."""
     e0, jz0, q0, g0, p0 = (jax.lax.stop_gradient(x) for x in (e, jz, q, g, p_excited))
     t0 = default_dt(e0)
     grid = t0 * jnp.asarray(_GRID)
@@ -662,6 +657,27 @@ def optimal_dt_point(e, jz, q, g, p_excited=0.0, *, sequential: bool = False, ne
         return tn, jnp.where(better, tn, best_t), jnp.where(better, vn, best_v)
 
     _, bt, bv = jax.lax.fori_loop(0, newton_steps, body, (grid[i], grid[i], vals[i]))
+    return bt, bv, grid
+
+
+def optimal_dt_point(e, jz, q, g, p_excited=0.0, *, sequential: bool = False, newton_steps: int = 8):
+    """(Δt*, K3(Δt*)) maximising K3 over Δt at fixed γφ: grid search on
+    [0.05, 1.6]·π/(3ΔE), then safeguarded Newton steps on dK3/dΔt (forward-mode
+    second derivative), confined to one grid cell around the best grid point
+    (:func:`optimal_dt_search`).
+
+    Derivatives (w.r.t. γφ, p_excited and the operators) follow the implicit function
+    theorem: dK3*/dθ = ∂K3/∂θ at Δt* (envelope theorem) and dΔt*/dθ = -K3_tθ/K3_tt;
+    the search itself is not differentiated.
+    """
+    ensure_x64()
+    bt, bv, grid = optimal_dt_search(e, jz, q, g, p_excited, sequential=sequential, newton_steps=newton_steps)
+    e0, jz0, q0, g0, p0 = (jax.lax.stop_gradient(x) for x in (e, jz, q, g, p_excited))
+    f = lambda t: k3_point(e0, jz0, q0, g0, t, p0, sequential=sequential)
+
+    def d1(t):
+        return jax.jvp(f, (t,), (jnp.ones_like(t),))[1]
+
     bt = jax.lax.stop_gradient(bt)
     # Differentiable re-evaluation at the (fixed) optimum: value by the envelope theorem,
     # Δt* by one implicit-function step whose primal contribution is exactly zero.

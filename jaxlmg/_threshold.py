@@ -60,7 +60,7 @@ from jaxtyping import Array, Float, Int
 from . import _leggett_garg as _lg
 from ._config import ensure_x64
 from ._leggett_garg import (PROTOCOLS, _direct_point, _instrument0, _populations, _readout, _validate_common, k3_point,
-                            optimal_dt_point)
+                            optimal_dt_search)
 from ._lindblad import (_expm_impl, even_generator, even_pack, even_unpack, expm, odd_generator, odd_pack,
                         split_parity)
 from ._spectrum import spectrum_operators
@@ -437,7 +437,7 @@ def _solve_point(k3fun, g0, rtol, max_iter):
 
 def _best_point(e, jz, q, dt0, p, rtol, max_iter, sequential):
     def k3fun(g):
-        t, _ = optimal_dt_point(e, jz, q, jax.lax.stop_gradient(g), p, sequential=sequential)
+        t = optimal_dt_search(e, jz, q, g, p, sequential=sequential)[0]  # Δt* carries no derivative
         return k3_point(e, jz, q, g, jax.lax.stop_gradient(t), p, sequential=sequential)
 
     root, st, it, k3_0 = _solve_point(k3fun, _guess(e, jz, q, dt0), rtol, max_iter)
@@ -494,7 +494,7 @@ def _best_batch(gaps, jz, q, dt0, p, rtol, max_iter, sequential):
 
 def _best_k3_batch(gaps, jz, q, g, p, sequential):
     def one(e_, jz_, q_, g_, p_):
-        t, _ = optimal_dt_point(e_, jz_, q_, jax.lax.stop_gradient(g_), p_, sequential=sequential)
+        t = optimal_dt_search(e_, jz_, q_, g_, p_, sequential=sequential)[0]
         return k3_point(e_, jz_, q_, g_, jax.lax.stop_gradient(t), p_, sequential=sequential)
     return jax.vmap(one)(gaps, jz, q, g, p)
 
