@@ -53,11 +53,12 @@ _BATCHES = (1, 4, 16, 64)
 def log_delta_e(n_spins, field) -> np.ndarray:
     """Exact ln ΔE(N) (units of J) for an array of N at one field.
 
-    One spectrum call per size bucket of the spectrum kernel and chunk of at most 64 N, padded
+    One spectrum call per octave of N (``bucket="octave"``) and chunk of at most 64 N, padded
     (repeating its last N) to 1, 4, 16 or 64 points: the sparse large-N scans of this module (a
-    few N per bucket, in many calls) then compile one kernel per bucket and batch size of
-    those four, not of every power of two (the report's N = 1e5 semiclassics, 2-core CPU, empty
-    cache: 41 spectrum kernels instead of 55). A point's ΔE does not depend on its batch."""
+    few N per bucket, in many calls) then compile one kernel per octave and batch size of those
+    four, not per half octave and every power of two (the report's N = 1e5 semiclassics, 2-core
+    CPU, empty cache: 40 spectrum kernels instead of 55 with the batch sizes alone). A point's
+    ΔE does not depend on its batch or its padding."""
     ensure_x64()
     from ._spectrum import _bucket_size, spectrum
 
@@ -66,14 +67,14 @@ def log_delta_e(n_spins, field) -> np.ndarray:
     flat = n.reshape(-1)
     res = out.reshape(-1)
     order = np.argsort(flat, kind="stable")
-    dims = np.array([_bucket_size(int(x) + 1) for x in flat[order]])
+    dims = np.array([_bucket_size(int(x) + 1, octave=True) for x in flat[order]])
     for dim in np.unique(dims):
         grp = order[dims == dim]
         for i in range(0, grp.size, _BATCHES[-1]):
             sel = grp[i:i + _BATCHES[-1]]
             size = next(b for b in _BATCHES if b >= sel.size)
             pts = np.concatenate([flat[sel], np.full(size - sel.size, flat[sel[-1]])])
-            s = spectrum(pts, float(field), levels=1)
+            s = spectrum(pts, float(field), levels=1, bucket="octave")
             res[sel] = np.asarray(s.log_delta_e)[:sel.size]
     return out
 

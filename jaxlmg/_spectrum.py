@@ -282,13 +282,14 @@ def _kernel(n, field, bias, coupling, *, nb, kb, k, kc, dim, method, blocks, ops
     return nanb(w, 1), nanb(v, v.ndim - 1), par, status, nanb(gaps, 1), log_de
 
 
-def _bucket_size(n_max: int) -> int:
+def _bucket_size(n_max: int, octave: bool = False) -> int:
     """Round a Dicke dimension up to a power of two or three quarters of one (≥ 64): a whole
     N-grid compiles two kernels per octave, with ≤ 1.5x (1.2x on average over a uniform
     N-scan) padded rows. Whole octaves padded up to 2x: the W3 map's N = 520-600 ran on
-    1024 rows instead of 768, and its spectrum took 0.20 s instead of 0.16 s."""
+    1024 rows instead of 768, and its spectrum took 0.20 s instead of 0.16 s. ``octave``:
+    powers of two only (``spectrum(..., bucket="octave")``: half the kernels of a sparse scan)."""
     p = 1 << (int(n_max) - 1).bit_length()
-    return max(64, 3 * p // 4 if 4 * int(n_max) <= 3 * p else p)
+    return max(64, 3 * p // 4 if (4 * int(n_max) <= 3 * p and not octave) else p)
 
 
 #: Target size (float64 elements) of one (rows, lanes, matrices) working array of a
@@ -397,8 +398,11 @@ def spectrum(n_spins, field, *, bias=0.0, levels: int | None = None, coupling: f
     on_invalid : {"raise", "mask"}
         Invalid points raise ``ValueError`` (default) or come back as NaN with
         ``status == Status.INVALID_INPUT`` while the rest of the batch is computed.
-    bucket : bool
-        Group mixed sizes into a few padded buckets (results equal the unpadded ones).
+    bucket : bool or "octave"
+        Group mixed sizes into a few padded buckets (results equal the unpadded ones): two
+        per octave of N (True, the default; at most 1.5x the rows), one per octave
+        ("octave": half the compiled kernels of a sparse N-scan, such as a log-spaced one
+        over decades, where compilation costs more than the up to 2x rows), or none (False).
     solver : {"auto", "bisection", "laguerre", "dense"}
         Tridiagonal eigensolver (see :mod:`jaxlmg._eigen`). "auto": at h = 0 the
         deterministic Sturm-certified kernel (:func:`jaxlmg._tridiag.fast_lowest`:
@@ -435,6 +439,8 @@ def _spectrum_core(n_spins, field, *, bias, levels, coupling, on_invalid, bucket
     """Body of :func:`spectrum`; with ``ops`` it returns the (Jz, Q) elements instead of vectors."""
     ensure_x64()
     check_on_invalid(on_invalid)
+    if not (isinstance(bucket, (bool, np.bool_)) or bucket == "octave"):
+        raise ValueError(f'bucket must be True, False or "octave"; got {bucket!r}')
     from ._eigen import METHODS
     from ._validate import check_choice
 
@@ -538,7 +544,7 @@ def _spectrum_core(n_spins, field, *, bias, levels, coupling, on_invalid, bucket
         return tuple(a[:m_pts] if _is_traced(a) else np.asarray(a)[:m_pts] for a in out)
 
     if bucket:
-        dims = np.array([_bucket_size(int(x) + 1) for x in n_b])
+        dims = np.array([_bucket_size(int(x) + 1, octave=bucket == "octave") for x in n_b])
     else:
         dims = np.full(n_b.shape, max(d_total, 2))
     keys = sorted(set(zip(dims.tolist(), meth_b.tolist())))

@@ -34,15 +34,16 @@ def test_asymptotic_prefactor_small_window_is_consistent():
 
 
 def test_log_delta_e_batches_give_each_points_own_value():
-    """log_delta_e pads its per-bucket calls to 1, 4, 16 or 64 points: every entry (unsorted,
-    repeated, 2-D input, three buckets, one group of 66 = 64 + 2) is bitwise the one-point
-    spectrum's ln ΔE, in the input's order and shape."""
+    """log_delta_e runs octave buckets padded to 1, 4, 16 or 64 points: every entry (unsorted,
+    repeated, 2-D input, four buckets, one group of 66 = 64 + 2) is bitwise the one-point
+    spectrum's ln ΔE (its default half-octave bucket), in the input's order and shape."""
     from jaxlmg._spectrum import spectrum
 
     rng = np.random.default_rng(3)
-    n = np.concatenate([rng.integers(400, 500, 66), [100, 100, 41]])  # 66 in one bucket: 64 + 2
+    # 66 in one bucket (64 + 2), padded to 512 rows where spectrum's default bucket has 384
+    n = np.concatenate([rng.integers(290, 380, 66), [100, 100, 41, 700, 700, 700]])
     rng.shuffle(n)
-    n = n.reshape(3, -1)
+    n = n.reshape(-1, 8)
     got = A.log_delta_e(n, 0.93)
     assert got.shape == n.shape
     ref = np.array([float(spectrum(int(x), 0.93, levels=1).log_delta_e) for x in n.ravel()]).reshape(n.shape)

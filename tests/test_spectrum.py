@@ -439,3 +439,11 @@ def test_half_octave_buckets():
     d = np.arange(65, 5000)
     ratio = np.array([_bucket_size(int(x)) for x in d]) / d
     assert ratio.max() <= 1.5 and np.all(ratio >= 1.0)
+    # bucket="octave": powers of two only (one compiled size per octave, < 2x rows)
+    got = [_bucket_size(d, octave=True) for d in (1, 64, 65, 96, 97, 129, 192, 193, 385, 601, 769, 1025, 2001)]
+    assert got == [64, 64, 128, 128, 128, 256, 256, 256, 512, 1024, 1024, 2048, 2048]
+    ratio = np.array([_bucket_size(int(x), octave=True) for x in d]) / d
+    assert ratio.max() < 2.0 and np.all(ratio >= 1.0)
+    for bad in ("half", 2, None):
+        with pytest.raises(ValueError, match="bucket"):
+            jaxlmg.spectrum(40, 0.8, levels=2, bucket=bad)
