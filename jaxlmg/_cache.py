@@ -42,6 +42,7 @@ The test suite uses a fresh directory per run (``tests/conftest.py``), shared by
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -450,7 +451,8 @@ def _build_stages(stages, paths, first, out, args, opts, base):
     return {k: out[k] for k in order}
 
 
-class _jax_cache_off:
+@contextlib.contextmanager
+def _jax_cache_off():
     """Context in which JAX's persistent compilation cache is neither read nor written.
 
     The programs compiled in it are serialised (:func:`_save_executable`), and on XLA:CPU
@@ -460,25 +462,19 @@ class _jax_cache_off:
     missing but the cache held the program (another jaxlmg version with the same kernels, a
     test that used another directory for the files). The saved file is the cache for these
     programs, so the JAX cache would only hold a second copy."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache as cc
 
-    def __enter__(self):
-        import jax
-        from jax.experimental.compilation_cache import compilation_cache as cc
-
-        self.was = bool(jax.config.jax_enable_compilation_cache)
-        if self.was:
-            jax.config.update("jax_enable_compilation_cache", False)
-            cc.reset_cache()  # the cache's on/off decision is latched per process until reset
-        return self
-
-    def __exit__(self, *exc):
-        import jax
-        from jax.experimental.compilation_cache import compilation_cache as cc
-
-        if self.was:
+    was = bool(jax.config.jax_enable_compilation_cache)
+    if was:
+        jax.config.update("jax_enable_compilation_cache", False)
+        cc.reset_cache()  # the cache's on/off decision is latched per process until reset
+    try:
+        yield
+    finally:
+        if was:
             jax.config.update("jax_enable_compilation_cache", True)
             cc.reset_cache()
-        return False
 
 
 def _compile(lowered, opts: dict):
@@ -491,7 +487,7 @@ def _compile(lowered, opts: dict):
 
 def _compile_fresh(lowered, opts: dict):
     """Compile ``lowered`` with ``opts`` (XLA's defaults if refused) without JAX's persistent
-    compilation cache (see :class:`_jax_cache_off`)."""
+    compilation cache (see :func:`_jax_cache_off`)."""
     with _jax_cache_off():
         return _compile(lowered, opts)
 
