@@ -60,6 +60,8 @@ Accuracy, limits and statuses
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -666,31 +668,37 @@ def optimal_dt_point(e, jz, q, g, p_excited=0.0, *, sequential: bool = False, ne
     second derivative), confined to one grid cell around the best grid point
     (:func:`optimal_dt_search`).
 
-    Derivatives (w.r.t. γφ, p_excited and the operators) follow the implicit function
-    theorem: dK3*/dθ = ∂K3/∂θ at Δt* (envelope theorem) and dΔt*/dθ = -K3_tθ/K3_tt;
-    the search itself is not differentiated.
+    Derivatives (w.r.t. γφ, p_excited and the operators), to any order and in forward and
+    reverse mode, follow the implicit function theorem: dK3*/dθ = ∂K3/∂θ at Δt* (envelope
+    theorem) and dΔt*/dθ = -K3_tθ/K3_tt, both evaluated at (Δt*(θ), θ) by a custom JVP that
+    calls this function again, so that second derivatives pick up Δt*'s own motion
+    (d²K3*/dθ² = K3_θθ - K3_tθ²/K3_tt). The search itself is not differentiated, and a
+    plain evaluation computes no derivative terms. Δt* is held fixed where the maximum is
+    not interior (at the ends of the search range, or K3_tt ≥ 0).
     """
     ensure_x64()
-    bt, bv, grid = optimal_dt_search(e, jz, q, g, p_excited, sequential=sequential, newton_steps=newton_steps)
-    e0, jz0, q0, g0, p0 = (jax.lax.stop_gradient(x) for x in (e, jz, q, g, p_excited))
-    f = lambda t: k3_point(e0, jz0, q0, g0, t, p0, sequential=sequential)
+    return _optimal_dt(e, jz, q, g, p_excited, sequential, newton_steps)
 
-    def d1(t):
-        return jax.jvp(f, (t,), (jnp.ones_like(t),))[1]
 
-    bt = jax.lax.stop_gradient(bt)
-    # Differentiable re-evaluation at the (fixed) optimum: value by the envelope theorem,
-    # Δt* by one implicit-function step whose primal contribution is exactly zero.
-    ft = lambda t: k3_point(e, jz, q, g, t, p_excited, sequential=sequential)
-    kt = jax.jvp(ft, (bt,), (jnp.ones_like(bt),))[1]  # ∂K3/∂Δt, carries d/dθ
-    ktt = jax.lax.stop_gradient(jax.jvp(d1, (bt,), (jnp.ones_like(bt),))[1])
-    # only an interior maximum moves with θ (at the edge of the search range Δt* is fixed)
-    interior = jax.lax.stop_gradient((bt > grid[0]) & (bt < grid[-1]) & (ktt < 0))
-    shift = jnp.where(interior, -kt / jnp.where(interior, ktt, -1.0), 0.0)
-    t_out = bt + (shift - jax.lax.stop_gradient(shift))
-    v_out = ft(bt)
-    v_out = v_out + jax.lax.stop_gradient(bv - v_out)  # same value as the search found
-    return t_out, v_out
+@functools.partial(jax.custom_jvp, nondiff_argnums=(5, 6))
+def _optimal_dt(e, jz, q, g, p_excited, sequential, newton_steps):
+    bt, bv, _ = optimal_dt_search(e, jz, q, g, p_excited, sequential=sequential, newton_steps=newton_steps)
+    return bt, bv
+
+
+@_optimal_dt.defjvp
+def _optimal_dt_jvp(sequential, newton_steps, primals, tangents):
+    t, v = _optimal_dt(*primals, sequential, newton_steps)  # recursive: higher orders see Δt*(θ)
+    k = lambda t_, th: k3_point(th[0], th[1], th[2], th[3], t_, th[4], sequential=sequential)
+    one = jnp.ones_like(t)
+    k_t = lambda t_, th: jax.jvp(lambda s: k(s, th), (t_,), (one,))[1]
+    k_theta = jax.jvp(lambda *th: k(t, th), primals, tangents)[1]  # ∂K3/∂θ · θ̇
+    k_t_theta = jax.jvp(lambda *th: k_t(t, th), primals, tangents)[1]  # ∂²K3/∂t∂θ · θ̇
+    k_tt = jax.jvp(lambda s: k_t(s, primals), (t,), (one,))[1]
+    grid0 = default_dt(jax.lax.stop_gradient(primals[0])) * jnp.asarray(_GRID)
+    interior = (t > grid0[0]) & (t < grid0[-1]) & (k_tt < 0)
+    t_dot = jnp.where(interior, -k_t_theta / jnp.where(interior, k_tt, -1.0), 0.0)
+    return (t, v), (t_dot, k_theta)
 
 
 @jax.jit(static_argnames=("sequential",))

@@ -34,8 +34,9 @@ custom JVP whose tangent is the Fréchet derivative L(A, E) (forward mode of the
 recursion = Al-Mohy & Higham 2009), wrapped in ``jax.custom_derivatives.linear_call``
 with its transpose L(Aᵀ, ·), so reverse mode (``grad``, ``vjp``) works too, as do
 ``vmap`` (a batching rule for ``linear_call`` is registered here, jax 0.10 lacks one),
-forward-over-forward and reverse-over-forward. Not supported: reverse-over-reverse and
-forward-over-reverse (``jax.hessian``; use ``jax.jacfwd(jax.jacfwd(f))``).
+and every second-order composition, ``jax.hessian`` included (jax's JVP rule for
+``linear_call`` rejects a tangent on A, which reverse over reverse produces: a rule that
+adds A's part is registered here too).
 
 Accuracy limit: the generator γφ·D of collective dephasing has an exact kernel
 (operators commuting with Jz); forming it in float64 perturbs that kernel by
@@ -142,6 +143,48 @@ def _register_linear_call_batching():
 
 
 _register_linear_call_batching()
+
+
+def _register_linear_call_jvp():
+    """jax's JVP rule for ``linear_call`` asserts that the residual operands (here the
+    matrix A of L(A, ·)) carry no tangent. That holds where ``_frechet`` is called (its
+    custom JVP intercepts), but not for the ``linear_call`` that reverse mode binds for the
+    transpose L(Aᵀ, ·): differentiating a gradient (``jax.hessian``, reverse over
+    reverse) then raised an AssertionError. This rule adds the residuals' part, the JVP
+    of the callee in its non-linear operands, and keeps the linear part a ``linear_call``
+    (so it stays transposable). Private jax API: where it has moved, jax's own rule stays
+    (second derivatives then need ``jax.jacfwd(jax.jacfwd(f))``, as before)."""
+    try:
+        from jax._src import core as _core
+        from jax._src.ad_util import Zero
+        from jax._src.custom_derivatives import _linear_call_jvp_rule, linear_call_p
+        from jax._src.interpreters import ad
+    except ImportError:  # pragma: no cover - other jax versions
+        return
+    if ad.primitive_jvps.get(linear_call_p) is not _linear_call_jvp_rule:
+        return  # jax changed (or someone replaced) the rule: leave it alone
+
+    def rule(primals, tangents, *, callee, transpose_thunk, num_callee_consts, num_res):
+        n_fixed = num_callee_consts + num_res
+        fixed, lin = primals[:n_fixed], primals[n_fixed:]
+        t_fixed, t_lin = tangents[:n_fixed], tangents[n_fixed:]
+        if all(type(t) is Zero for t in t_fixed):
+            return _linear_call_jvp_rule(primals, tangents, callee=callee, transpose_thunk=transpose_thunk,
+                                         num_callee_consts=num_callee_consts, num_res=num_res)
+        params = dict(callee=callee, transpose_thunk=transpose_thunk, num_callee_consts=num_callee_consts,
+                      num_res=num_res)
+        out = linear_call_p.bind(*primals, **params)
+        t_lin = [ad.instantiate_zeros(t) for t in t_lin]
+        t_from_lin = linear_call_p.bind(*fixed, *t_lin, **params)
+        f = _core.jaxpr_as_fun(callee)
+        t_fixed = [ad.instantiate_zeros(t) for t in t_fixed]
+        _, t_from_fixed = jax.jvp(lambda *xs: f(*xs, *lin), list(fixed), t_fixed)
+        return out, [a + b for a, b in zip(t_from_lin, t_from_fixed)]
+
+    ad.primitive_jvps[linear_call_p] = rule
+
+
+_register_linear_call_jvp()
 
 
 @jax.custom_jvp
