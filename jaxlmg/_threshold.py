@@ -46,7 +46,9 @@ squaring); the final check adds one reference K3 (:func:`k3_point`) and one reve
 
 The threshold is differentiable in ``field`` and ``dt`` by the implicit function theorem,
 dγ* = -(∂K3/∂Γ dΓ + ∂K3/∂Δt dΔt)/(∂K3/∂γφ) at γ* (custom JVP; forward and reverse mode),
-including the Γ-dependence of the default Δt = π/(3ΔE(Γ)).
+including the Γ-dependence of the default Δt = π/(3ΔE(Γ)). First order only: the slopes are
+evaluated at fixed arguments, so a second derivative would read 0; it is NaN instead
+(:func:`_nan_if_moved`).
 """
 
 from __future__ import annotations
@@ -678,6 +680,10 @@ def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential
     def _jvp(primals, tangents):
         field, dt, p, g = primals
         fdot, tdot, pdot, _ = tangents
+        # The slopes below are held fixed (first order only): a second derivative through this
+        # rule would come out as 0, so the primals' own tangents (present only when this rule
+        # is itself differentiated, e.g. jax.hessian) make it NaN instead (_nan_if_moved).
+        moved = _nan_if_moved(field, dt, p)
         field, dt, p, g = (jax.lax.stop_gradient(a) for a in (field, dt, p, g))
         has = lambda x: type(x) is not jax.custom_derivatives.SymbolicZero
         need_f, need_t, need_p = has(fdot), (not default) and has(tdot), has(pdot)
@@ -685,12 +691,27 @@ def _threshold_impl(n_flat, levels, coupling, p_flat, rtol, max_iter, sequential
         out = jnp.zeros_like(g)
         for need, s, xdot in ((need_f, sf, fdot), (need_t, st, tdot), (need_p, sp, pdot)):
             if need:
-                out = out + jax.lax.stop_gradient(s) * xdot
+                out = out + (jax.lax.stop_gradient(s) + moved) * xdot
         return g, out
 
     attach.defjvp(_jvp, symbolic_zeros=True)
 
     return primal, attach
+
+
+@jax.custom_jvp
+def _nan_if_moved(*xs):
+    """0, whose derivative is NaN: added to the (fixed) slopes of a threshold's first-order
+    IFT rule, it turns the second derivatives that rule cannot give (they would read 0) into
+    NaN, in forward and reverse mode. First derivatives never see it: there the rule's
+    primals carry no tangent."""
+    return jnp.zeros(())
+
+
+@_nan_if_moved.defjvp
+def _nan_if_moved_jvp(primals, tangents):
+    nan = sum(jnp.sum(jnp.asarray(t) * jnp.nan) for t in tangents)
+    return jnp.zeros(()), nan
 
 
 def _threshold_traced_coupling(n_spins, field, *, dt, coupling, solve=None, **kw):
@@ -815,7 +836,8 @@ def threshold(n_spins, field, *, levels: int | str | None = 5, dt=None, protocol
         errors and the residual); failed points carry NO_VIOLATION, NOT_BRACKETED,
         UNRESOLVED, NOT_CONVERGED or ILL_CONDITIONED. A point's result does not depend on the
         rest of its batch. ``dephasing`` is differentiable w.r.t. ``field``, ``dt`` and
-        ``p_excited`` (implicit function theorem), forward and reverse mode.
+        ``p_excited`` (implicit function theorem), forward and reverse mode, to first order:
+        second derivatives (``jax.hessian``) come out NaN, never a silent 0.
     """
     from ._leggett_garg import _is_full
 

@@ -68,6 +68,14 @@ def test_threshold_derivative_ift():
     assert abs(d_fwd - fd) < 1e-5 * abs(fd)
 
 
+def test_threshold_second_derivative_is_nan_not_zero():
+    """The IFT rule is first order (slopes at fixed arguments): a Hessian through it used to read
+    a silent 0 (FD of the gradient: 0.307 here); it must be NaN. The gradient itself is intact."""
+    f = lambda x: threshold(370, x, levels=3).dephasing
+    assert float(jax.grad(f)(0.95)) > 0
+    assert np.isnan(float(jax.jit(jax.hessian(f))(0.95)))
+
+
 def test_batch_statuses_and_equality():
     n = np.array([2, 40, 370])
     fld = np.array([[0.95], [1.2]])
