@@ -364,7 +364,8 @@ def _ift_batch(n, field, dt, g, p, n0, sequential, coupling, levels, default):
 
 
 def _attach_ift(field, dt, gam, groups, p, sequential, coupling, levels, default):
-    """γ* carrying dγ* = (∂γ*/∂Γ) dΓ + (∂γ*/∂Δt) dΔt (custom JVP: forward and reverse mode).
+    """γ* carrying dγ* = (∂γ*/∂Γ) dΓ + (∂γ*/∂Δt) dΔt (custom JVP: forward and reverse mode,
+    first order; second derivatives are NaN).
     ``groups``: (indices, N, n₀) with the static N and step count each point was solved with."""
 
     @jax.custom_jvp
@@ -373,6 +374,9 @@ def _attach_ift(field, dt, gam, groups, p, sequential, coupling, levels, default
 
     @attach.defjvp
     def _jvp(primals, tangents):
+        from ._threshold import _nan_if_moved  # first order only: a Hessian reads NaN, not 0
+
+        moved = _nan_if_moved(*primals[:2])
         f_, t_, g_ = (jax.lax.stop_gradient(a) for a in primals)
         fdot, tdot, _ = tangents
         ok = jnp.isfinite(g_)
@@ -381,7 +385,7 @@ def _attach_ift(field, dt, gam, groups, p, sequential, coupling, levels, default
         for idx, nn, b in groups:
             a, c = _ift_batch(nn, f_[idx], t_[idx], gs[idx], p[idx], b, sequential, coupling, levels, default)
             sf, stt = sf.at[idx].set(a), stt.at[idx].set(c)
-        sf, stt = jnp.where(ok, sf, jnp.nan), jnp.where(ok, stt, jnp.nan)
+        sf, stt = jnp.where(ok, sf, jnp.nan) + moved, jnp.where(ok, stt, jnp.nan) + moved
         return g_, sf * fdot + (0.0 if default else stt * tdot)
 
     return attach(field, dt, gam)

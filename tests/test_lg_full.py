@@ -107,3 +107,5 @@ def test_threshold_derivatives_match_finite_differences():
     fd_t = (th(f0, t0 + e) - th(f0, t0 - e)) / (2 * e)
     fwd_t = jax.jvp(lambda t: th(f0, t), (t0,), (1.0,))[1]
     assert abs(float(fwd_t) / float(fd_t) - 1.0) <= 1e-5
+    # first-order rule: a second derivative is NaN, never the silent 0 it read before
+    assert np.isnan(float(jax.hessian(th)(f0)))
