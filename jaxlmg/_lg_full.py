@@ -31,6 +31,7 @@ from ._config import ensure_x64
 from ._leggett_garg import PROTOCOLS, LGResult
 from ._spectrum import UNRESOLVED_FACTOR
 from ._status import Status
+from ._threshold import _nan_if_moved
 from ._validate import check_choice, check_n_spins, check_real
 from .dynamics._propagate import (RICHARDSON_LEVELS, full_model, richardson, sectors, step_bucket, strang_even,
                                   strang_odd, truncated_model)
@@ -374,9 +375,7 @@ def _attach_ift(field, dt, gam, groups, p, sequential, coupling, levels, default
 
     @attach.defjvp
     def _jvp(primals, tangents):
-        from ._threshold import _nan_if_moved  # first order only: a Hessian reads NaN, not 0
-
-        moved = _nan_if_moved(*primals[:2])
+        moved = _nan_if_moved(*primals[:2])  # first order only: a Hessian reads NaN, not 0
         f_, t_, g_ = (jax.lax.stop_gradient(a) for a in primals)
         fdot, tdot, _ = tangents
         ok = jnp.isfinite(g_)
