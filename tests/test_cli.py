@@ -444,6 +444,13 @@ def test_compiled_call_stages_saved_loaded_and_rebuilt_from_the_missing_stage(tm
     assert traced == [2] and path.exists()
     for k in ref:
         assert np.asarray(rebuilt[k]).tobytes() == np.asarray(first[k]).tobytes()
+    (mid,) = exported.glob("st-*.s1.xlaexe")
+    mid.write_bytes(b"damaged")  # a damaged middle stage: rebuilt from there on, the first one loaded
+    traced.clear()
+    repaired = cache.compiled_call("st", {"k": 1}, (s0, s1, s2), *args)
+    assert traced == [1, 2] and mid.read_bytes() != b"damaged"
+    for k in ref:
+        assert np.asarray(repaired[k]).tobytes() == np.asarray(first[k]).tobytes()
     # a single stage keeps the file name of a plain function
     cache.compiled_call("one", {}, (lambda x, y: {"v": x * y},), *args)
     assert [p.name.endswith("0.xlaexe") for p in exported.glob("one-*")] == [False]
@@ -628,18 +635,24 @@ def test_disk_jit_static_arguments_either_way_and_unpicklable_trees(tmp_path, mo
     assert list(exported.glob("t_module-*.unsupported")) and not list(exported.glob("t_module-*.xlaexe"))
 
 
-def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path):
+@pytest.mark.parametrize("stages", [1, 2])
+def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path, stages):
     """A program with LAPACK custom calls, saved by one process and loaded by another that never
     lowered a linear-algebra op, gives the direct answer (jaxlib's LAPACK table must be filled
     before it runs: without that the second process segfaulted). The loading process fills it
     without running scipy.linalg's package __init__, and scipy.linalg still imports and works
-    afterwards."""
+    afterwards. Two stages: their programs are loaded side by side in threads, the table filled
+    once before."""
     code = textwrap.dedent("""
-        import json, pathlib
+        import json, pathlib, sys
         import numpy as np, jax.numpy as jnp
         import jaxlmg._cache as cache
-        fn = lambda x: {"x": jnp.linalg.solve(jnp.eye(3) * x + 1.0, jnp.arange(3.0)),
-                        "w": jnp.linalg.eigh(jnp.eye(3) * x + jnp.ones((3, 3)))[0]}
+        solve = lambda x: jnp.linalg.solve(jnp.eye(3) * x + 1.0, jnp.arange(3.0))
+        eigh = lambda x: jnp.linalg.eigh(jnp.eye(3) * x + jnp.ones((3, 3)))[0]
+        if sys.argv[1] == "1":
+            fn = lambda x: {"x": solve(x), "w": eigh(x)}
+        else:
+            fn = (solve, lambda s, x: {"x": s, "w": eigh(x)})
         out = cache.compiled_call("lapack", {}, fn, 2.0)
         files = sorted(p.suffix for p in pathlib.Path(cache._ENABLED, "jaxlmg-exported").iterdir())
         import sys
@@ -654,10 +667,12 @@ def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path):
     env["JAXLMG_CACHE_DIR"] = str(tmp_path)
     outs = []
     for _ in range(2):  # compile + save, then load in a new process
-        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        p = subprocess.run([sys.executable, "-c", code, str(stages)], capture_output=True, text=True, env=env,
+                           timeout=120)
         assert p.returncode == 0, p.stderr[-2000:]
         outs.append(json.loads(p.stdout.strip().splitlines()[-1]))
-    assert outs[0]["x"] == outs[1]["x"] and outs[0]["w"] == outs[1]["w"] and outs[1]["files"] == [".xlaexe"]
+    assert outs[0]["x"] == outs[1]["x"] and outs[0]["w"] == outs[1]["w"]
+    assert outs[1]["files"] == [".xlaexe"] * stages
     assert outs[1]["light"] and outs[1]["ok"] and outs[0]["ok"]
     a = np.eye(3) * 2.0 + 1.0
     assert not np.max(np.abs(np.array(outs[1]["x"]) - np.linalg.solve(a, np.arange(3.0)))) > 1e-14
