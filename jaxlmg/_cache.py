@@ -410,12 +410,13 @@ def compiled_call(name: str, static: dict, fn, *args) -> dict:
 
     ``fn`` may also be a tuple of stages ``(f0, f1, ...)``: ``f0(*args)``, then
     ``f1(f0's result, *args)`` and so on, the last one returning the dict. Each stage is its own
-    program (``<name>-<key>.s<i>.xlaexe``), compiled in worker threads (XLA releases the GIL)
-    while the next one is traced: on a multi-core CPU a cold call then waits for the tracing of
-    all stages plus the compilation of the last, not for every compilation (the threshold of the
-    command line, :func:`jaxlmg._threshold.threshold_stages`, 2-core CPU: all three programs
-    compiled 2.2-2.3 s after the first trace began, where one program was traced, lowered and
-    compiled in ≈ 2.6 s).
+    program (``<name>-<key>.s<i>.xlaexe``). The first call compiles each in a worker thread (XLA
+    releases the GIL) while it traces the next: on a multi-core CPU a cold call then waits for
+    the tracing of all stages plus the compilation of the last, not for every compilation (the
+    threshold of the command line, :func:`jaxlmg._threshold.threshold_stages`, 2-core CPU: all
+    three programs compiled 2.2-2.3 s after the first trace began, where one program was traced,
+    lowered and compiled in ≈ 2.6 s). A later call loads the stages side by side in threads
+    (:func:`_load_all`).
     """
     import hashlib
     import json
