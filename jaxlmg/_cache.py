@@ -436,7 +436,7 @@ def compiled_call(name: str, static: dict, fn, *args) -> dict:
         return run_stages(stages, args)
     paths = [base] if len(stages) == 1 else [f"{base}.s{i}" for i in range(len(stages))]
     out, order = None, []
-    loaded = _load_all([p + ".xlaexe" for p in paths]) if len(paths) > 1 else [False]
+    loaded = _load_all([p + ".xlaexe" for p in paths])
     for i, path in enumerate(paths):  # the saved stages, as far as they go
         saved = _run_saved(path + ".xlaexe", args if i == 0 else (out,) + args, loaded[i])
         if saved is None:

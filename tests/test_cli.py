@@ -655,7 +655,6 @@ def test_saved_executable_runs_in_a_fresh_process_with_lapack(tmp_path, stages):
             fn = (solve, lambda s, x: {"x": s, "w": eigh(x)})
         out = cache.compiled_call("lapack", {}, fn, 2.0)
         files = sorted(p.suffix for p in pathlib.Path(cache._ENABLED, "jaxlmg-exported").iterdir())
-        import sys
         light = "scipy.linalg" not in sys.modules  # the table filled without scipy.linalg's __init__
         import scipy, scipy.linalg  # afterwards the real package, sharing the loaded cython_lapack
         ok = bool(scipy.linalg.cython_lapack is sys.modules["scipy.linalg.cython_lapack"]
